@@ -1,0 +1,24 @@
+from setuptools import find_packages, setup
+
+package_name = "egovla"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+    ],
+    install_requires=["setuptools", "egovla_description"],
+    zip_safe=True,
+    maintainer="EgoVLA ROS maintainers",
+    maintainer_email="maintainers@egovla-ros.org",
+    description="ROS 2 nodes of the EgoVLA stack.",
+    license="MIT",
+    entry_points={
+        "console_scripts": [
+            "robot_description_publisher = egovla.robot_description_publisher:main",
+        ],
+    },
+)
