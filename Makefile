@@ -7,6 +7,9 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.setup-complete
 PACKAGES := ros2_ws/src/egovla_description ros2_ws/src/egovla ros2_ws/src/egovla_sim training
 PACKAGE_FILES := $(wildcard ros2_ws/src/*/setup.py ros2_ws/src/*/setup.cfg) training/pyproject.toml
+# Where torch 2.13.0 comes from. Empty = pip's configured indexes; on a generic machine set
+# TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu to get the CPU build instead of a multi-GB CUDA build.
+TORCH_INDEX_URL ?=
 export MUJOCO_GL ?= egl
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -24,7 +27,7 @@ setup: $(STAMP)
 # torch first, from its CPU build (a plain `torch` requirement would pull a multi-GB CUDA build).
 $(STAMP): requirements.txt constraints.txt $(PACKAGE_FILES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --disable-pip-version-check -q torch==2.13.0
+	$(PIP) install --disable-pip-version-check -q torch==2.13.0 $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(PIP) install --disable-pip-version-check -q -r requirements.txt -c constraints.txt
 	$(PIP) install --disable-pip-version-check -q --no-deps --no-build-isolation $(addprefix -e ,$(PACKAGES))
 	@touch $(STAMP)

@@ -35,6 +35,8 @@ from .robot import HEAD_CAMERA_OPTICAL_FRAME, RobotDescription, load_robot
 
 _LOCAL = pin.ReferenceFrame.LOCAL
 _dgesv = lapack.dgesv
+_EYE6 = np.eye(6)
+_EYE6_TINY = 1e-9 * np.eye(6)
 
 
 @dataclass
@@ -168,14 +170,20 @@ class ArmIK:
         err = pin.log6(pin.updateFramePlacement(self.model, self.data, self.ee_frame).actInv(target)).vector
         return err
 
-    def _result(self, q, target, iterations, status):
-        """Result with the true residuals at ``q``: Euclidean position error and rotation angle."""
+    def _result(self, q, target, iterations, status, evaluated: bool = False):
+        """Result with the true residuals at ``q``: Euclidean position error and rotation angle.
+
+        ``evaluated``: the model data already hold the kinematics at ``q`` (the last residual was taken there).
+        """
         if target is None:
             return ArmIKResult(self.joint_names, q, False, math.inf, math.inf, iterations, status)
-        pin.forwardKinematics(self.model, self.data, q)
-        m = pin.updateFramePlacement(self.model, self.data, self.ee_frame)
-        pos = float(np.linalg.norm(target.translation - m.translation))
-        rot = float(np.linalg.norm(pin.log3(m.rotation.T @ target.rotation)))
+        if not evaluated:
+            pin.forwardKinematics(self.model, self.data, q)
+            pin.updateFramePlacement(self.model, self.data, self.ee_frame)
+        d = self.data.oMf[self.ee_frame].actInv(target)
+        x, y, z = d.translation.tolist()
+        a, b, c = pin.log3(d.rotation).tolist()
+        pos, rot = math.sqrt(x * x + y * y + z * z), math.sqrt(a * a + b * b + c * c)
         converged = pos <= self.config.position_tolerance_m and rot <= self.config.rotation_tolerance_rad
         return ArmIKResult(self.joint_names, q, converged, pos, rot, iterations, status)
 
@@ -185,30 +193,27 @@ class ArmIK:
         Joints within ``limit_zone_rad`` of a limit that the step moves them toward get their Jacobian column
         scaled down in proportion to the remaining margin (weighted least norm), so the other joints take over
         the motion before the limit is hit; the result is then clipped to the limits.
+        (Written for speed: this runs several times per arm per control tick.)
         """
         jw = jac * self._row_weights
         ew = err * self._weights
-        a = jw @ jw.T
-        a.flat[::7] += damping
-        dq = _dgesv(a, ew)[2] @ jw
+        gram = jw @ jw.T
+        dq = _dgesv(gram + damping * _EYE6, ew)[2] @ jw
         if posture_gain:
             # Posture motion projected onto the task's null space. The projection uses (almost) no damping: a
             # damped projector would leak posture motion into the hand pose along weakly conditioned directions.
             z = posture_gain * (self.nominal - q)
             np.clip(z, -self.max_posture_step, self.max_posture_step, out=z)
-            a0 = jw @ jw.T
-            a0.flat[::7] += 1e-9
-            dq += z - _dgesv(a0, jw @ z)[2] @ jw
+            dq += z - _dgesv(gram + _EYE6_TINY, jw @ z)[2] @ jw
         lo, hi = self.lower, self.upper
-        margin = np.where(dq < 0.0, q - lo, hi - q)
-        if margin.min() < self.limit_zone:
-            scale = np.maximum(margin * self._inv_zone, 1e-3)
-            np.minimum(scale, 1.0, out=scale)
-            js = jw * scale
-            a = js @ js.T
-            a.flat[::7] += damping
-            dq = scale * (_dgesv(a, ew)[2] @ js)
-        big = max(dq.max(), -dq.min())
+        if min((q - lo).tolist() + (hi - q).tolist()) < self.limit_zone:
+            margin = np.where(dq < 0.0, q - lo, hi - q)
+            if min(margin.tolist()) < self.limit_zone:  # moving toward a near limit
+                scale = np.clip(margin * self._inv_zone, 1e-3, 1.0)
+                js = jw * scale
+                dq = scale * (_dgesv(js @ js.T + damping * _EYE6, ew)[2] @ js)
+        steps = dq.tolist()
+        big = max(max(steps), -min(steps))
         if big > self.max_step:
             dq *= self.max_step / big
         return np.minimum(np.maximum(q + dq, lo), hi)
@@ -241,7 +246,7 @@ class ArmIK:
                 er = e3 * e3 + e4 * e4 + e5 * e5
                 # The first step of a solve always runs, so the posture term acts even on a target already held.
                 if ep < tol_p2 and er < tol_r2 and total > 1:
-                    return self._result(q, t, total, "converged" if seed_ok else "invalid_seed")
+                    return self._result(q, t, total, "converged" if seed_ok else "invalid_seed", evaluated=True)
                 cost = ep + rot_w2 * er
                 if cost < best_cost:
                     best_q, best_cost = q, cost

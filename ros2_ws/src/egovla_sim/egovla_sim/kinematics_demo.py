@@ -198,7 +198,7 @@ def run(cfg: KinematicsDemoConfig, progress: bool = True) -> dict:
         import imageio.v3 as iio
 
         iio.imwrite(out_dir / "kinematics_demo.mp4", np.stack(frames), fps=cfg.control_hz, codec="libx264",
-                    macro_block_size=8)
+                    macro_block_size=2)
     stats["outputs"] = {"video": str(out_dir / "kinematics_demo.mp4") if cfg.video else None,
                         "plot": str(out_dir / "tracking_error.png"), "json": str(out_dir / "kinematics_demo.json")}
     return stats
