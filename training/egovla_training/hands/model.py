@@ -1,0 +1,130 @@
+"""The hand model: MANO (through smplx) when its licensed files are available, the open stand-in otherwise.
+
+Both are MANO-format models run by smplx's ``MANO`` class with EgoVLA's settings: 15 PCA components,
+``flat_hand_mean=False`` (the PCA coefficients move the hand away from the mean pose), zero shape. The output is
+21 keypoints in MANO/OpenPose order (0 wrist; thumb 1-4; index 5-8; middle 9-12; ring 13-16; pinky 17-20): the
+16 model joints plus the fingertip vertices 744, 320, 443, 554, 671.
+
+Every artefact made with a hand model records ``model.model_id``; ``check_model_id`` refuses to mix them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .mano_files import MANO_DIR_ENV, ManoFilesError, load_mano_npz, mano_file
+from .standin import FINGERTIP_VERTEX_IDS, STANDIN_ID, build_standin_struct
+
+# Our 21-keypoint order from [16 joints, 5 tip vertices (thumb, index, middle, ring, pinky)].
+OPENPOSE_FROM_MANO = (0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20)
+WRIST = 0
+FINGERTIPS = (4, 8, 12, 16, 20)  # thumb, index, middle, ring, pinky in the 21-keypoint order
+NUM_PCA = 15
+
+
+class HandModelMismatchError(ValueError):
+    """An artefact made with one hand model was used with another."""
+
+
+@dataclass(frozen=True)
+class HandModelInfo:
+    model_id: str
+    side: str
+    num_pca: int
+    flat_hand_mean: bool
+
+
+class HandModel(torch.nn.Module):
+    """One hand (``side``) of a MANO-format model, batched and differentiable, on any torch device."""
+
+    def __init__(self, struct: dict[str, np.ndarray], side: str, model_id: str, num_pca: int = NUM_PCA,
+                 flat_hand_mean: bool = False, dtype=torch.float32):
+        super().__init__()
+        import smplx
+        from smplx.utils import Struct
+
+        if side not in ("left", "right"):
+            raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+        if not 1 <= num_pca <= 45:
+            raise ValueError(f"num_pca must be in 1..45, got {num_pca}")
+        self.side, self.model_id, self.num_pca, self.flat_hand_mean = side, model_id, num_pca, flat_hand_mean
+        with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a note about MANO's 10 shape coefficients
+            self.mano = smplx.MANO(model_path="", is_rhand=side == "right", data_struct=Struct(**struct),
+                                   use_pca=num_pca < 45, num_pca_comps=num_pca, flat_hand_mean=flat_hand_mean,
+                                   create_hand_pose=False, create_global_orient=False, create_betas=False,
+                                   create_transl=False, dtype=dtype)
+        self.register_buffer("tip_vertex_ids", torch.tensor(FINGERTIP_VERTEX_IDS), persistent=False)
+        self.register_buffer("openpose_order", torch.tensor(OPENPOSE_FROM_MANO), persistent=False)
+        with torch.no_grad():
+            j0 = torch.as_tensor(struct["J_regressor"], dtype=torch.float64) @ torch.as_tensor(
+                struct["v_template"], dtype=torch.float64)
+        # The root (wrist) joint at zero shape: MANO's "pelvis". A wrist at p has transl = p - root_offset.
+        self.register_buffer("root_offset", j0[0].to(dtype), persistent=False)
+        self.register_buffer("components", torch.as_tensor(struct["hands_components"][:num_pca], dtype=dtype),
+                             persistent=False)
+        mean = np.zeros(45) if flat_hand_mean else struct["hands_mean"]
+        self.register_buffer("mean_pose", torch.as_tensor(mean, dtype=dtype), persistent=False)
+
+    @property
+    def info(self) -> HandModelInfo:
+        return HandModelInfo(self.model_id, self.side, self.num_pca, self.flat_hand_mean)
+
+    def pca_to_pose(self, pca: torch.Tensor) -> torch.Tensor:
+        """PCA coefficients (B, num_pca) -> the 45-D axis-angle finger pose, mean included."""
+        return pca @ self.components + self.mean_pose
+
+    def forward(self, pca: torch.Tensor, global_orient: torch.Tensor | None = None,
+                transl: torch.Tensor | None = None) -> torch.Tensor:
+        """Keypoints (B, 21, 3) for PCA coefficients (B, num_pca), axis-angle orientation (B, 3), transl (B, 3)."""
+        b = pca.shape[0]
+        zeros = pca.new_zeros(b, 3)
+        out = self.mano(betas=pca.new_zeros(b, self.mano.num_betas), global_orient=zeros if global_orient is None
+                        else global_orient, hand_pose=pca, transl=zeros if transl is None else transl)
+        tips = out.vertices.index_select(1, self.tip_vertex_ids)
+        return torch.cat([out.joints, tips], dim=1).index_select(1, self.openpose_order)
+
+    def canonical_keypoints(self, pca: torch.Tensor) -> torch.Tensor:
+        """Wrist-relative keypoints (B, 21, 3) in the model's canonical frame (zero orientation)."""
+        k = self.forward(pca)
+        return k - k[:, WRIST:WRIST + 1]
+
+
+def _fingerprint(struct) -> str:
+    return hashlib.sha1(np.ascontiguousarray(struct["v_template"], dtype=np.float64).tobytes()).hexdigest()[:12]
+
+
+def load_hand_model(side: str, kind: str = "auto", mano_dir: str | None = None, num_pca: int = NUM_PCA,
+                    flat_hand_mean: bool = False, dtype=torch.float32) -> HandModel:
+    """A hand model for ``side``. ``kind``: ``"mano"`` (the licensed files, else an error naming them),
+    ``"standin"``, or ``"auto"`` (MANO when ``mano_dir`` or ``$EGOVLA_MANO_DIR`` is set, else the stand-in)."""
+    if kind not in ("auto", "mano", "standin"):
+        raise ValueError(f"kind must be 'auto', 'mano' or 'standin', got {kind!r}")
+    if kind == "auto":
+        kind = "mano" if (mano_dir or os.environ.get(MANO_DIR_ENV)) else "standin"
+    if kind == "standin":
+        struct = build_standin_struct(side)
+        model_id = STANDIN_ID
+    else:
+        struct = load_mano_npz(mano_file(side, mano_dir))
+        model_id = f"mano:{_fingerprint(struct)}"
+    return HandModel(struct, side, model_id, num_pca, flat_hand_mean, dtype)
+
+
+def check_model_id(recorded: str, model: HandModel | str, what: str = "artefact"):
+    """Raise ``HandModelMismatchError`` unless ``recorded`` (from an artefact) matches the model in use."""
+    current = model if isinstance(model, str) else model.model_id
+    if recorded != current:
+        raise HandModelMismatchError(
+            f"this {what} was made with hand model {recorded!r} but the hand model in use is {current!r}; "
+            f"use the same hand model (MANO files via {MANO_DIR_ENV}, or the stand-in) or regenerate the {what}")
+
+
+__all__ = ["HandModel", "HandModelInfo", "HandModelMismatchError", "ManoFilesError", "load_hand_model",
+           "check_model_id", "OPENPOSE_FROM_MANO", "FINGERTIPS", "WRIST", "NUM_PCA"]
