@@ -65,6 +65,14 @@ def test_pca_zero_is_the_mean_pose(hands):
     assert torch.allclose(h(torch.zeros(1, 15, dtype=torch.float64)), full(mean), atol=1e-12)
     pca = torch.randn(8, 15, dtype=torch.float64)
     assert torch.allclose(h(pca), full(h.pca_to_pose(pca)), atol=1e-12)
+
+
+def test_keypoint_path_equals_the_full_smplx_mesh_forward(hands):
+    for h in hands.values():
+        pca, orient, transl = (torch.randn(6, n, dtype=torch.float64) for n in (15, 3, 3))
+        vertices, keypoints = h.mesh(pca, orient, transl)
+        assert vertices.shape == (6, 778, 3)
+        assert torch.allclose(h(pca, orient, transl), keypoints, atol=1e-7)  # 0.1 micrometre
     comps = h.components
     assert torch.allclose(comps @ comps.T, torch.eye(15, dtype=torch.float64), atol=1e-12)  # orthonormal basis
 

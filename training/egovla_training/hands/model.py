@@ -71,24 +71,60 @@ class HandModel(torch.nn.Module):
                              persistent=False)
         mean = np.zeros(45) if flat_hand_mean else struct["hands_mean"]
         self.register_buffer("mean_pose", torch.as_tensor(mean, dtype=dtype), persistent=False)
+        # What the keypoint path needs from the mesh: rest joints, and the 5 fingertip vertices' rest positions,
+        # pose blend shapes and skinning weights (zero shape).
+        tips = list(FINGERTIP_VERTEX_IDS)
+        v = np.asarray(struct["v_template"], float)
+        self.register_buffer("joints_rest", torch.as_tensor(struct["J_regressor"] @ v, dtype=dtype)[None],
+                             persistent=False)
+        self.register_buffer("tip_rest", torch.as_tensor(v[tips], dtype=dtype), persistent=False)
+        posedirs = np.asarray(struct["posedirs"], float)[tips].reshape(len(tips) * 3, -1).T  # (135, 15)
+        self.register_buffer("tip_posedirs", torch.as_tensor(posedirs, dtype=dtype), persistent=False)
+        self.register_buffer("tip_weights", torch.as_tensor(np.asarray(struct["weights"], float)[tips], dtype=dtype),
+                             persistent=False)
 
     @property
     def info(self) -> HandModelInfo:
         return HandModelInfo(self.model_id, self.side, self.num_pca, self.flat_hand_mean)
 
     def pca_to_pose(self, pca: torch.Tensor) -> torch.Tensor:
-        """PCA coefficients (B, num_pca) -> the 45-D axis-angle finger pose, mean included."""
-        return pca @ self.components + self.mean_pose
+        """Hand pose input (B, num_pca) -> the 45-D axis-angle finger pose, mean included (with 45 components
+        the input is the axis-angle pose itself, as in smplx)."""
+        return (pca @ self.components if self.num_pca < 45 else pca) + self.mean_pose
 
     def forward(self, pca: torch.Tensor, global_orient: torch.Tensor | None = None,
                 transl: torch.Tensor | None = None) -> torch.Tensor:
-        """Keypoints (B, 21, 3) for PCA coefficients (B, num_pca), axis-angle orientation (B, 3), transl (B, 3)."""
+        """Keypoints (B, 21, 3) for PCA coefficients (B, num_pca), axis-angle orientation (B, 3), transl (B, 3).
+
+        Zero shape. The same linear blend skinning as smplx's, evaluated only where keypoints need it (the 16
+        joints and the 5 fingertip vertices), which makes it ~100x cheaper than the full mesh for large batches.
+        """
+        from smplx.lbs import batch_rigid_transform, batch_rodrigues
+
+        b = pca.shape[0]
+        pose = self.pca_to_pose(pca)
+        orient = pca.new_zeros(b, 3) if global_orient is None else global_orient
+        full = torch.cat([orient, pose], dim=1)
+        rot = batch_rodrigues(full.reshape(-1, 3)).reshape(b, -1, 3, 3)
+        eye = torch.eye(3, dtype=pca.dtype, device=pca.device)
+        pose_feature = (rot[:, 1:] - eye).reshape(b, -1)
+        tips_posed = self.tip_rest + (pose_feature @ self.tip_posedirs).reshape(b, 5, 3)
+        joints, rel = batch_rigid_transform(rot, self.joints_rest.expand(b, -1, -1), self.mano.parents,
+                                            dtype=pca.dtype)
+        t = (self.tip_weights @ rel.reshape(b, 16, 16)).reshape(b, 5, 4, 4)
+        tips = (t[..., :3, :3] @ tips_posed[..., None])[..., 0] + t[..., :3, 3]
+        out = torch.cat([joints, tips], dim=1).index_select(1, self.openpose_order)
+        return out if transl is None else out + transl[:, None]
+
+    def mesh(self, pca: torch.Tensor, global_orient: torch.Tensor | None = None,
+             transl: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The full smplx forward: vertices (B, V, 3) and keypoints (B, 21, 3)."""
         b = pca.shape[0]
         zeros = pca.new_zeros(b, 3)
         out = self.mano(betas=pca.new_zeros(b, self.mano.num_betas), global_orient=zeros if global_orient is None
                         else global_orient, hand_pose=pca, transl=zeros if transl is None else transl)
         tips = out.vertices.index_select(1, self.tip_vertex_ids)
-        return torch.cat([out.joints, tips], dim=1).index_select(1, self.openpose_order)
+        return out.vertices, torch.cat([out.joints, tips], dim=1).index_select(1, self.openpose_order)
 
     def canonical_keypoints(self, pca: torch.Tensor) -> torch.Tensor:
         """Wrist-relative keypoints (B, 21, 3) in the model's canonical frame (zero orientation)."""

@@ -10,7 +10,8 @@ exactly the same smplx code path as the real files:
 - 778 vertices: capsule-like rings around every bone, a vertex at each joint centre (the joint regressor picks
   them), and the five fingertip vertices at MANO's fingertip ids (744, 320, 443, 554, 671); rigid skinning;
 - the 45-D pose in axis-angle per joint; a relaxed mean pose (``hands_mean``); and a 45x45 orthonormal PCA basis
-  whose first 15 components are designed finger synergies (whole-hand curl, thumb opposition, spread, ...).
+  whose first 15 components are designed finger synergies (whole-hand curl, thumb opposition, finger gradients,
+  thumb flexion, spread, ...).
 
 Its keypoints are plausible, not MANO's: a dataset or checkpoint records which hand model made it
 (``model_id``) and mixing the two is refused.
@@ -39,7 +40,7 @@ _FINGER_SPECS = {
     "pinky": ((-0.076, -0.005, -0.031), (0.032, 0.019, 0.020), (-1.0, 0.0, -0.13)),
 }
 _THUMB_CMC = (-0.022, -0.012, 0.020)
-_THUMB_DIRS = ((-0.55, -0.30, 0.78), (-0.78, -0.30, 0.55))
+_THUMB_DIRS = ((-0.55, -0.12, 0.83), (-0.80, -0.10, 0.59))
 _THUMB_LENGTHS = (0.046, 0.032, 0.027)  # metacarpal, proximal, distal to tip
 _BONE_RADIUS = {"palm": 0.012, "thumb": 0.010, "finger": 0.0085}
 
@@ -101,25 +102,29 @@ def _synergies(joints, tips) -> tuple[np.ndarray, np.ndarray]:
                          f"j{c}": s * weights_dip * flex[c]})
         return v
 
+    curl = fingers(1.0, 1.1, 0.7) + pose(j13=0.3 * opposition, j14=0.5 * flex[14], j15=0.5 * flex[15])
+    per_finger = lambda i, m, r, p: fingers(1.0, 1.0, 0.7, per={"index": i, "middle": m, "ring": r, "pinky": p})  # noqa: E731
+    # Ordered so that the first six span the motions of a 6-actuator robot hand (four finger flexions, thumb
+    # opposition and flexion), as the authors fit the first six components to the Inspire hand.
     syn = [
-        fingers(1.0, 1.1, 0.7) + pose(j13=0.3 * opposition, j14=0.5 * flex[14], j15=0.5 * flex[15]),  # curl
+        curl,  # 1 whole-hand curl
         pose(j13=1.0 * opposition, j14=0.3 * flex[14], j15=0.3 * flex[15]) + fingers(0.3, 0.0, 0.0, ("index", "middle")),
+        per_finger(-1.0, -0.4, 0.5, 1.0),  # 3 radial-ulnar gradient (pinch vs power)
+        per_finger(-1.0, 1.0, 1.0, -1.0),  # 4 middle + ring against index + pinky
+        pose(j14=1.0 * flex[14], j15=1.0 * flex[15]),  # 5 thumb flexion
+        per_finger(1.0, -1.0, 1.0, -1.0),  # 6 alternating fingers
         sum(pose(**{f"j{FINGERS[n][0]}": w * spread}) for n, w in
-            (("index", 1.0), ("middle", 0.25), ("ring", -0.6), ("pinky", -1.0))) + pose(j13=0.5 * spread),
-        fingers(1.0, 1.0, 0.6, per={"index": -1.0, "middle": -0.4, "ring": 0.5, "pinky": 1.0}),  # radial-ulnar
-        fingers(1.0, -0.8, -0.8),  # knuckles vs finger joints (flat fist / hook)
-        pose(j14=1.0 * flex[14], j15=1.0 * flex[15]),  # thumb flexion
-        fingers(1.0, 1.0, 0.8, per={"index": -1.0, "middle": 0.5, "ring": 0.5, "pinky": 0.5}),  # pointing
-        fingers(1.0, 1.0, 0.8, per={"index": -1.0, "middle": 1.0, "ring": 1.0, "pinky": -1.0}),
-        fingers(1.0, 1.0, 1.0, ("pinky",)),
-        pose(j13=1.0 * flex[13]),  # palmar abduction of the thumb
-        fingers(0.0, 0.0, 1.0),  # fingertip joints only
+            (("index", 1.0), ("middle", 0.25), ("ring", -0.6), ("pinky", -1.0))) + pose(j13=0.5 * spread),  # 7 spread
+        fingers(1.0, -0.8, -0.8),  # 8 knuckles against finger joints (flat fist / hook)
+        per_finger(-1.0, 0.5, 0.5, 0.5),  # 9 pointing
+        fingers(1.0, 1.0, 1.0, ("pinky",)),  # 10
+        pose(j13=1.0 * flex[13]),  # 11 palmar abduction of the thumb
+        fingers(0.0, 0.0, 1.0),  # 12 fingertip joints only
         sum(pose(**{f"j{FINGERS[n][0]}": twist[FINGERS[n][0]]}) for n in ("index", "middle", "ring", "pinky")),
-        pose(j14=1.0 * flex[14], j15=-1.0 * flex[15]),
-        fingers(1.0, 1.0, 1.0, ("ring",)),
-        fingers(1.0, 1.0, 1.0, ("middle",)),
+        pose(j14=1.0 * flex[14], j15=-1.0 * flex[15]),  # 14
+        fingers(1.0, 1.0, 1.0, ("ring",)),  # 15
     ]
-    mean = fingers(0.25, 0.35, 0.2) + pose(j13=0.3 * opposition, j14=0.15 * flex[14], j15=0.15 * flex[15])
+    mean = fingers(0.25, 0.35, 0.2) + pose(j13=0.15 * opposition, j14=0.15 * flex[14], j15=0.15 * flex[15])
     return np.stack(syn), mean
 
 
