@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_action  # noqa: E402
 import bench_ik  # noqa: E402
 import bench_sim  # noqa: E402
 
@@ -37,7 +38,7 @@ def machine() -> dict:
 
 def main() -> int:
     out = {"machine": machine(), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    for name, module in (("ik", bench_ik), ("sim", bench_sim)):
+    for name, module in (("ik", bench_ik), ("action", bench_action), ("sim", bench_sim)):
         print(f"benchmark: {name} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         out.update(module.run())

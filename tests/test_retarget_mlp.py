@@ -1,0 +1,126 @@
+"""Human -> robot: the retargeting MLP (data from the robot hand, training, save/load) and the action decoder."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from egovla_description import load_robot
+from egovla_description.geometry import rotation_distance
+from egovla_training import action_space as A
+from egovla_training.hands import HandModelMismatchError, load_hand_model
+from egovla_training.retarget.decode import ActionDecoder
+from egovla_training.retarget.fit import FitConfig
+from egovla_training.retarget.mlp import (
+    RetargetNet,
+    RetargetTrainConfig,
+    evaluate,
+    generate_pairs,
+    load_retarget_net,
+    save_retarget_net,
+    train_retarget_net,
+)
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    robot = load_robot()
+    hands = {s: load_hand_model(s, kind="standin") for s in ("left", "right")}
+    fit = FitConfig(iterations=150, retry_starts=0)
+    x, y, tips = generate_pairs(robot, hands, 400, fit, seed=3)
+    cfg = RetargetTrainConfig(samples_per_hand=400, epochs=150, batch_size=256, fit=fit)
+    net, val, history = train_retarget_net(x, y, cfg)
+    return robot, hands, x, y, tips, net, val, history
+
+
+def test_pairs_come_from_the_robot_hand(small_run):
+    robot, hands, x, y, tips, *_ = small_run
+    assert x.shape == (400, 30) and y.shape == (400, 24) and tips.shape == (400, 2, 5, 3)
+    names = robot.side("left").hand_joints + robot.side("right").hand_joints
+    lo, hi = robot.limits(names)
+    assert (y >= lo - 1e-12).all() and (y <= hi + 1e-12).all()
+    # Mimic joints in the targets follow their leaders exactly (they are robot configurations).
+    k = names.index("L_thumb_distal_joint")
+    assert np.allclose(y[:, k], 2.4 * y[:, names.index("L_thumb_proximal_pitch_joint")])
+
+
+def test_training_beats_the_mean_pose_and_round_trips(small_run, tmp_path):
+    robot, hands, x, y, tips, net, val, history = small_run
+    assert history[-1][2] < 0.5 * history[0][2]  # held-out loss fell
+    metrics = evaluate(net, robot, x[val], tips[val])
+    baseline = RetargetNet()
+    baseline.out_mean.copy_(torch.as_tensor(y.mean(0), dtype=torch.float32))
+    for p in baseline.net.parameters():
+        torch.nn.init.zeros_(p)
+    mean_pose = evaluate(baseline, robot, x[val], tips[val])
+    assert metrics["fingertip_error_mean_m"] < 0.6 * mean_pose["fingertip_error_mean_m"]
+    meta = {"hand_model_id": hands["left"].model_id, "robot": robot.name,
+            "joint_names": list(robot.side("left").hand_joints + robot.side("right").hand_joints)}
+    save_retarget_net(net, tmp_path, meta)
+    loaded, saved = load_retarget_net(tmp_path, hand_model_id=hands["left"].model_id)
+    probe = torch.as_tensor(x[:16], dtype=torch.float32)
+    assert torch.equal(loaded(probe), net(probe))  # bit-identical after safetensors
+    with pytest.raises(HandModelMismatchError, match="made with hand model 'standin-hand-v1'"):
+        load_retarget_net(tmp_path, hand_model_id="mano:0123456789ab")
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["joint_names"] = cfg["joint_names"][:12]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="trained for joints"):
+        load_retarget_net(tmp_path)
+    with pytest.raises(FileNotFoundError, match="expected config.json and model.safetensors"):
+        load_retarget_net(tmp_path / "nothing")
+
+
+def test_decoder_turns_a_step_into_arm_and_hand_targets(small_run):
+    robot, hands, x, y, tips, net, *_ = small_run
+    decoder = ActionDecoder(hands, net, robot)
+    rng = np.random.default_rng(4)
+    current, step, wanted = {}, np.zeros(48), {}
+    for side in ("left", "right"):
+        arm = decoder.ik.arms[side]
+        q = np.clip(arm.nominal + rng.uniform(-0.3, 0.3, arm.nq), arm.lower, arm.upper)
+        t_torso = arm.forward(q)
+        t_cam = A.torso_to_camera(t_torso, robot.head_camera.T_parent_optical)
+        transl, rot = A.ee_pose_to_mano(t_cam, side, hands[side].root_offset.double().numpy())
+        step[A.indices(side, "transl")] = transl
+        step[A.indices(side, "rot6d")] = rot[:, :2].T.reshape(-1)  # first two columns
+        step[A.indices(side, "pca")] = rng.uniform(-1, 2, 15) * (np.arange(15) < 6)
+        current.update(zip(arm.joint_names, np.clip(q + 0.1, arm.lower, arm.upper)))
+        wanted[side] = t_torso
+    for side in ("left", "right"):  # the step encodes exactly the hand base poses it was made from
+        assert np.allclose(decoder.wrist_targets(step)[side], wanted[side], atol=1e-9)
+    targets = decoder.joint_targets(step, current)
+    names = robot.side("left").hand_joints + robot.side("right").hand_joints
+    assert set(names) <= set(targets)
+    for side in ("left", "right"):
+        arm = decoder.ik.arms[side]
+        reached = arm.forward(np.array([targets[n] for n in arm.joint_names]))
+        wanted = decoder.wrist_targets(step)[side]
+        assert np.linalg.norm(reached[:3, 3] - wanted[:3, 3]) < 1e-4
+        assert rotation_distance(reached[:3, :3], wanted[:3, :3]) < 1e-3
+    lo, hi = robot.limits(names)
+    hand = np.array([targets[n] for n in names])
+    assert np.isfinite(hand).all() and (hand >= lo).all() and (hand <= hi).all()
+    with pytest.raises(ValueError, match="48 finite values"):
+        decoder.joint_targets(np.full(48, np.nan), current)
+
+
+def test_mimic_projection_is_exact_and_least_squares():
+    from egovla_training.retarget.mlp import joint_names, project_mimic
+
+    robot = load_robot()
+    names = joint_names(robot)
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(0.0, 1.0, size=(50, 24))
+    out = project_mimic(robot, names, raw)
+    for k, n in enumerate(names):
+        m = robot.joint(n).mimic
+        if m is not None:
+            assert np.allclose(out[:, k], m.multiplier * out[:, names.index(m.joint)] + m.offset, atol=1e-12)
+    # Already-consistent joints are unchanged.
+    assert np.allclose(project_mimic(robot, names, out), out, atol=1e-12)
+    # Thumb pitch: the least-squares leader of (p, 1.6 p, 2.4 p) given (a, b, c).
+    p = names.index("L_thumb_proximal_pitch_joint")
+    a, b, c = raw[0, p], raw[0, names.index("L_thumb_intermediate_joint")], raw[0, names.index("L_thumb_distal_joint")]
+    assert out[0, p] == pytest.approx((a + 1.6 * b + 2.4 * c) / (1 + 1.6 ** 2 + 2.4 ** 2))

@@ -1,0 +1,306 @@
+"""Human -> robot hand retargeting at deployment: the paper's MLP from fingertips to Inspire joint commands.
+
+Input: the hand model's five fingertips of both hands in the wrist (robot hand base) frame at robot scale
+(left then right, thumb..pinky, x/y/z: 30 values). Output: the 12 joint commands of each hand in the robot
+table's hand-group order, mimic joints included (24 values; hardware takes the 6 active ones per hand).
+Architecture 30 -> 64 -> 128 -> 64 -> 24 with ReLU, as in the paper; inputs and outputs are standardised with
+statistics that are saved with the weights.
+
+Training pairs come from the robot: joint configurations sampled over the limits (mimic joints coupled),
+robot forward kinematics to the fingertips, then the robot -> human fit (``fit.py``); the pair is (fitted
+hand-model fingertips, joint commands). Weights are saved as safetensors with a JSON config that records the
+hand model, the robot and the joint names; loading with another hand model is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from egovla_description import RobotDescription, load_robot
+from egovla_description.kinematics import HandKinematics
+
+from ..hands import FINGERTIPS, HandModel, check_model_id, load_hand_model
+from .fit import FitConfig, fit_hand_to_robot
+
+SIDES = ("left", "right")
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+FORMAT = "egovla-retarget-mlp-v1"
+SHIPPED_STANDIN_NET = Path(__file__).resolve().parent.parent / "assets" / "retarget_standin"
+
+
+class RetargetNet(nn.Module):
+    """Fingertips (B, 30) -> hand joint commands (B, 24), with built-in input/output standardisation."""
+
+    def __init__(self, hidden: tuple[int, ...] = (64, 128, 64), n_in: int = 30, n_out: int = 24):
+        super().__init__()
+        dims = [n_in, *hidden]
+        layers = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        layers.append(nn.Linear(dims[-1], n_out))
+        self.net = nn.Sequential(*layers)
+        self.hidden = tuple(hidden)
+        self.register_buffer("in_mean", torch.zeros(n_in))
+        self.register_buffer("in_std", torch.ones(n_in))
+        self.register_buffer("out_mean", torch.zeros(n_out))
+        self.register_buffer("out_std", torch.ones(n_out))
+
+    def forward(self, fingertips: torch.Tensor) -> torch.Tensor:
+        return self.net((fingertips - self.in_mean) / self.in_std) * self.out_std + self.out_mean
+
+    def standardized_loss(self, fingertips, joints):
+        pred = self.net((fingertips - self.in_mean) / self.in_std)
+        return torch.mean((pred - (joints - self.out_mean) / self.out_std) ** 2)
+
+
+@dataclass
+class RetargetTrainConfig:
+    samples_per_hand: int = 20000
+    epochs: int = 2000
+    batch_size: int = 2048
+    lr: float = 1e-3
+    val_fraction: float = 0.1
+    hidden: tuple[int, ...] = (64, 128, 64)
+    seed: int = 0
+    fit: FitConfig = field(default_factory=lambda: FitConfig(retry_starts=0))
+
+    def validate(self):
+        if self.samples_per_hand < 10 or self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError("samples_per_hand >= 10, epochs >= 1, batch_size >= 1 and lr > 0 are required")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+
+
+def joint_names(robot: RobotDescription) -> list[str]:
+    return [n for s in SIDES for n in robot.side(s).hand_joints]
+
+
+def generate_pairs(robot: RobotDescription, hands: dict[str, HandModel], n: int, fit: FitConfig, seed: int = 0,
+                   progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fingertip inputs (n, 30), joint targets (n, 24), robot fingertips (n, 2, 5, 3)) for n random configurations."""
+    rng = np.random.default_rng(seed)
+    inputs, targets, robot_tips = [], [], []
+    for side in SIDES:
+        hk = HandKinematics(robot, side)
+        q = hk.from_active(rng.uniform(hk.active_lower, hk.active_upper, size=(n, len(hk.active_names))))
+        tips = hk.fingertips(q)
+        chunks = []
+        for start in range(0, n, 2048):
+            part = slice(start, min(n, start + 2048))
+            res = fit_hand_to_robot(hands[side], np.tile(np.eye(4), (part.stop - part.start, 1, 1)), tips[part], fit)
+            chunks.append(res.keypoints[:, list(FINGERTIPS)].double().numpy())  # wrist at the origin
+            if progress is not None:
+                progress.update(part.stop - part.start)
+        inputs.append(np.concatenate(chunks).reshape(n, 15))
+        targets.append(q)
+        robot_tips.append(tips)
+    return np.concatenate(inputs, 1), np.concatenate(targets, 1), np.stack(robot_tips, 1)
+
+
+def train_retarget_net(x: np.ndarray, y: np.ndarray, cfg: RetargetTrainConfig, progress: bool = False):
+    """Train on (x, y) with a held-out split; returns the net, the held-out indices and the loss history."""
+    cfg.validate()
+    torch.manual_seed(cfg.seed)
+    n = len(x)
+    perm = np.random.default_rng(cfg.seed).permutation(n)
+    n_val = max(1, int(round(cfg.val_fraction * n)))
+    val, tr = perm[:n_val], perm[n_val:]
+    xt, yt = torch.as_tensor(x[tr], dtype=torch.float32), torch.as_tensor(y[tr], dtype=torch.float32)
+    xv, yv = torch.as_tensor(x[val], dtype=torch.float32), torch.as_tensor(y[val], dtype=torch.float32)
+    net = RetargetNet(cfg.hidden, x.shape[1], y.shape[1])
+    net.in_mean.copy_(xt.mean(0))
+    net.in_std.copy_(xt.std(0).clamp_min(1e-6))
+    net.out_mean.copy_(yt.mean(0))
+    net.out_std.copy_(yt.std(0).clamp_min(1e-6))
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    history = []
+    epochs = range(cfg.epochs)
+    if progress:
+        from tqdm import tqdm
+
+        epochs = tqdm(epochs, desc="train retarget MLP", unit="epoch")
+    for epoch in epochs:
+        order = torch.randperm(len(xt))
+        for i in range(0, len(xt), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            opt.zero_grad()
+            loss = net.standardized_loss(xt[idx], yt[idx])
+            loss.backward()
+            opt.step()
+        if epoch % 50 == 0 or epoch == cfg.epochs - 1:
+            with torch.no_grad():
+                history.append((epoch, float(loss), float(net.standardized_loss(xv, yv))))
+    return net, val, history
+
+
+def project_mimic(robot: RobotDescription, names: list[str], joints: np.ndarray) -> np.ndarray:
+    """Make mimic joints consistent: per leader, the least-squares leader value over the leader and its followers
+    (follower = multiplier * leader + offset), then followers from it. ``joints`` (..., len(names))."""
+    out = np.array(joints, dtype=float, copy=True)
+    index = {n: i for i, n in enumerate(names)}
+    groups: dict[str, list] = {}
+    for n in names:
+        m = robot.joint(n).mimic
+        if m is not None and m.joint in index:
+            groups.setdefault(m.joint, []).append((index[n], m.multiplier, m.offset))
+    for leader, followers in groups.items():
+        li = index[leader]
+        num = out[..., li].copy()
+        den = 1.0
+        for fi, mult, off in followers:
+            num += mult * (out[..., fi] - off)
+            den += mult * mult
+        value = num / den
+        out[..., li] = value
+        for fi, mult, off in followers:
+            out[..., fi] = mult * value + off
+    return out
+
+
+def predict_joints(net: RetargetNet, robot: RobotDescription, x) -> np.ndarray:
+    """Joint commands (B, 24) for fingertip inputs (B, 30): mimic-consistent, within the joint limits."""
+    with torch.no_grad():
+        pred = net(torch.as_tensor(np.asarray(x), dtype=torch.float32)).double().numpy()
+    names = joint_names(robot)
+    lo, hi = robot.limits(names)
+    # Clip leaders first, then derive followers (their ranges are the leaders' times the multipliers).
+    return np.clip(project_mimic(robot, names, np.clip(pred, lo, hi)), lo, hi)
+
+
+def evaluate(net: RetargetNet, robot: RobotDescription, x: np.ndarray, robot_tips: np.ndarray) -> dict:
+    """Fingertip error after robot FK of the predicted joints (``predict_joints``), and mimic consistency."""
+    pred = predict_joints(net, robot, x)
+    errors, mimic = [], []
+    for s, side in enumerate(SIDES):
+        hk = HandKinematics(robot, side)
+        part = pred[:, 12 * s:12 * (s + 1)]
+        errors.append(np.linalg.norm(hk.fingertips(part) - robot_tips[:, s], axis=-1))
+        for k, name in enumerate(hk.joint_names):
+            j = robot.joint(name)
+            if j.mimic is not None:
+                leader = part[:, list(hk.joint_names).index(j.mimic.joint)]
+                mimic.append(np.abs(part[:, k] - (j.mimic.multiplier * leader + j.mimic.offset)))
+    err = np.stack(errors, 1)  # (n, 2, 5)
+    mim = np.stack(mimic, 1)
+    return {"fingertip_error_mean_m": float(err.mean()), "fingertip_error_p95_m": float(np.percentile(err, 95)),
+            "fingertip_error_max_m": float(err.max()), "mimic_error_mean_rad": float(mim.mean()),
+            "mimic_error_max_rad": float(mim.max()), "samples": int(len(x))}
+
+
+def save_retarget_net(net: RetargetNet, folder: str | Path, meta: dict) -> Path:
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / WEIGHTS_FILE))
+    (folder / CONFIG_FILE).write_text(json.dumps({"format": FORMAT, "hidden": list(net.hidden), **meta}, indent=2))
+    return folder
+
+
+def load_retarget_net(folder: str | Path, hand_model_id: str | None = None,
+                      robot: RobotDescription | None = None) -> tuple[RetargetNet, dict]:
+    """Load weights + config; refuse a net made with another hand model or for other joints."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    cfg_path, w_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
+    if not cfg_path.exists() or not w_path.exists():
+        raise FileNotFoundError(f"{folder}: expected {CONFIG_FILE} and {WEIGHTS_FILE} (train one with "
+                                f"egovla-train-retarget)")
+    try:
+        meta = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{cfg_path}: not valid JSON: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{cfg_path}: format {meta.get('format')!r} is not {FORMAT!r}")
+    if hand_model_id is not None:
+        check_model_id(meta.get("hand_model_id", "?"), hand_model_id, "retargeting net")
+    robot = robot or load_robot()
+    if meta.get("joint_names") != joint_names(robot):
+        raise ValueError(f"{cfg_path}: trained for joints {meta.get('joint_names')}, robot {robot.name!r} has "
+                         f"{joint_names(robot)}")
+    net = RetargetNet(tuple(meta["hidden"]))
+    net.load_state_dict(load_file(str(w_path)))
+    net.eval()
+    return net, meta
+
+
+def build(cfg: RetargetTrainConfig, hand_kind: str = "standin", progress: bool = False) -> tuple[RetargetNet, dict]:
+    """Generate data, train, evaluate on the held-out split. Returns the net and its metadata (with metrics)."""
+    robot = load_robot()
+    hands = {s: load_hand_model(s, kind=hand_kind) for s in SIDES}
+    t0 = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=2 * cfg.samples_per_hand, desc="fit hand model to robot hands", unit="frame")
+    x, y, tips = generate_pairs(robot, hands, cfg.samples_per_hand, cfg.fit, cfg.seed, bar)
+    if bar is not None:
+        bar.close()
+    t_data = time.perf_counter() - t0
+    net, val, history = train_retarget_net(x, y, cfg, progress)
+    metrics = evaluate(net, robot, x[val], tips[val])
+    meta = {"hand_model_id": hands["left"].model_id, "robot": robot.name, "joint_names": joint_names(robot),
+            "input": "fingertips (thumb..pinky, x/y/z) of left then right hand, hand base frame, robot scale, m",
+            "train_config": _jsonable(asdict(cfg)), "held_out": metrics, "final_loss": history[-1],
+            "data_seconds": round(t_data, 1), "fit_residual_note": "see fit.py"}
+    return net, meta
+
+
+def _jsonable(d):
+    if isinstance(d, dict):
+        return {k: _jsonable(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [_jsonable(v) for v in d]
+    if isinstance(d, float) and not math.isfinite(d):
+        return str(d)
+    return d
+
+
+def main(argv=None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="egovla-train-retarget",
+        description="Train the human->robot hand retargeting MLP (fingertips -> Inspire joint commands) on pairs "
+                    "generated from the robot hand through the robot->human fit; writes safetensors + config.json.")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--hand", choices=["standin", "mano", "auto"], default="standin",
+                        help="hand model (mano needs the converted files, see egovla-mano-convert)")
+    parser.add_argument("--samples", type=int, default=RetargetTrainConfig.samples_per_hand, help="samples per hand")
+    parser.add_argument("--epochs", type=int, default=RetargetTrainConfig.epochs)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fit-pca", type=int, default=FitConfig.num_pca_fit,
+                        help="PCA coefficients fitted when generating pairs (the authors fit 6)")
+    args = parser.parse_args(argv)
+    cfg = RetargetTrainConfig(samples_per_hand=args.samples, epochs=args.epochs, seed=args.seed,
+                              fit=FitConfig(num_pca_fit=args.fit_pca, retry_starts=0))
+    try:
+        cfg.validate()
+        net, meta = build(cfg, args.hand, progress=sys.stderr.isatty())
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"egovla-train-retarget: error: {e}", file=sys.stderr)
+        return 2
+    save_retarget_net(net, args.out, meta)
+    m = meta["held_out"]
+    print(f"held-out fingertip error after robot FK: mean {m['fingertip_error_mean_m'] * 1e3:.3f} mm, "
+          f"p95 {m['fingertip_error_p95_m'] * 1e3:.3f} mm; mimic error mean {m['mimic_error_mean_rad']:.2e} rad")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
