@@ -133,7 +133,11 @@ class HandModel(torch.nn.Module):
 
 
 def _fingerprint(struct) -> str:
-    return hashlib.sha1(np.ascontiguousarray(struct["v_template"], dtype=np.float64).tobytes()).hexdigest()[:12]
+    """12 hex digits identifying the model's geometry and pose basis."""
+    h = hashlib.sha1()
+    for key in ("v_template", "J_regressor", "hands_components", "hands_mean"):
+        h.update(np.ascontiguousarray(struct[key], dtype=np.float64).tobytes())
+    return h.hexdigest()[:12]
 
 
 def load_hand_model(side: str, kind: str = "auto", mano_dir: str | None = None, num_pca: int = NUM_PCA,
@@ -146,7 +150,8 @@ def load_hand_model(side: str, kind: str = "auto", mano_dir: str | None = None, 
         kind = "mano" if (mano_dir or os.environ.get(MANO_DIR_ENV)) else "standin"
     if kind == "standin":
         struct = build_standin_struct(side)
-        model_id = STANDIN_ID
+        right = struct if side == "right" else build_standin_struct("right")
+        model_id = f"{STANDIN_ID}:{_fingerprint(right)}"  # one id for both: the left is the right's mirror image
     else:
         struct = load_mano_npz(mano_file(side, mano_dir))
         model_id = f"mano:{_fingerprint(struct)}"

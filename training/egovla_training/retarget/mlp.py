@@ -71,7 +71,10 @@ class RetargetTrainConfig:
     val_fraction: float = 0.1
     hidden: tuple[int, ...] = (64, 128, 64)
     seed: int = 0
-    fit: FitConfig = field(default_factory=lambda: FitConfig(retry_starts=0))
+    # Pairs are generated with all 15 coefficients fitted: with the first 6 only (the authors' choice for
+    # converting demonstrations) the fitted fingertips lose information about the robot joints, and the held-out
+    # error of the net was 4.6 mm mean instead of 0.65 mm (20000 samples per hand, 2000 epochs).
+    fit: FitConfig = field(default_factory=lambda: FitConfig(num_pca_fit=15, retry_starts=0))
 
     def validate(self):
         if self.samples_per_hand < 10 or self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
@@ -281,8 +284,8 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=RetargetTrainConfig.samples_per_hand, help="samples per hand")
     parser.add_argument("--epochs", type=int, default=RetargetTrainConfig.epochs)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fit-pca", type=int, default=FitConfig.num_pca_fit,
-                        help="PCA coefficients fitted when generating pairs (the authors fit 6)")
+    parser.add_argument("--fit-pca", type=int, default=15,
+                        help="PCA coefficients fitted when generating pairs (15; the authors fit 6 for demos)")
     args = parser.parse_args(argv)
     cfg = RetargetTrainConfig(samples_per_hand=args.samples, epochs=args.epochs, seed=args.seed,
                               fit=FitConfig(num_pca_fit=args.fit_pca, retry_starts=0))

@@ -46,8 +46,10 @@ class IKConfig:
     position_tolerance_m: float = 1e-4  # converged when both errors are below their tolerance
     rotation_tolerance_rad: float = 1e-3
     max_iterations: int = 60  # per attempt
+    stall_iterations: int = 6  # an attempt ends after this many steps without 0.1 % progress
     restarts: int = 8  # extra attempts after a stall: 3 near the seed, then seeded random configurations
-    initial_damping: float = 1e-4  # Levenberg-Marquardt damping (m^2), adapted during a solve
+    initial_damping: float = 1e-4  # Levenberg-Marquardt damping (m^2), adapted during a solve: /3 after a step
+    min_damping: float = 1e-9  # that lowers the error (down to min_damping), x5 after one that does not
     step_damping: float = 1e-3  # fixed damping of a single step (mode "step")
     posture_gain: float = 0.05  # fraction of the null-space posture error removed per solve (or per step)
     max_posture_step_rad: float = 0.01  # at most this much posture motion per solve (the hand moves ~ its square)
@@ -57,8 +59,8 @@ class IKConfig:
     seed: int = 0  # random restarts are deterministic
 
     def validate(self):
-        for name in ("position_tolerance_m", "rotation_tolerance_rad", "initial_damping", "step_damping",
-                     "rotation_weight", "max_step_rad", "limit_zone_rad", "max_posture_step_rad"):
+        for name in ("position_tolerance_m", "rotation_tolerance_rad", "initial_damping", "min_damping",
+                     "step_damping", "rotation_weight", "max_step_rad", "limit_zone_rad", "max_posture_step_rad"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a positive number, got {v}")
@@ -66,8 +68,9 @@ class IKConfig:
             raise ValueError(f"posture_gain must be in [0, 1), got {self.posture_gain}")
         if self.max_iterations < 1:
             raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
-        if self.restarts < 0:
-            raise ValueError(f"restarts must be >= 0, got {self.restarts}")
+        if self.restarts < 0 or self.stall_iterations < 1:
+            raise ValueError(f"restarts must be >= 0 and stall_iterations >= 1, got {self.restarts}, "
+                             f"{self.stall_iterations}")
 
 
 @dataclass
@@ -252,14 +255,14 @@ class ArmIK:
                     best_q, best_cost = q, cost
                 if cost < accepted_cost:
                     stall = stall + 1 if accepted_cost - cost < 1e-3 * accepted_cost else 0
-                    damping = max(damping / 3.0, cfg.initial_damping)
+                    damping = max(damping / 3.0, cfg.min_damping)
                     accepted_cost, q_acc, err_acc = cost, q, err
                     jac = pin.getFrameJacobian(self.model, self.data, self.ee_frame, _LOCAL)
                 else:
                     damping *= 5.0
                     q, err = q_acc, err_acc
                     stall += 1
-                if stall > 6:
+                if stall > cfg.stall_iterations:
                     break
                 # The posture term moves the arm in the task's null space only to first order, so it acts once per
                 # solve (the first step from the warm start): over successive control ticks the arm drifts toward
