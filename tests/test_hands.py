@@ -178,3 +178,9 @@ def test_malformed_fields_are_reported(tmp_path):
     path.write_bytes(pickle.dumps(struct, protocol=2))
     with pytest.raises(ManoFilesError, match=r"field 'hands_components' has shape \(10, 45\), expected \(45, 45\)"):
         convert_mano_pickle(path, tmp_path)
+
+
+def test_numpy_keypoints_equal_the_torch_forward(hands):
+    for h in hands.values():
+        pca = torch.randn(7, 15, dtype=torch.float64) * 2
+        assert np.allclose(h.canonical_keypoints_numpy(pca.numpy()), h.canonical_keypoints(pca).numpy(), atol=1e-12)

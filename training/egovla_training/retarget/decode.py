@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import torch
 
 from egovla_description import RobotDescription, load_robot
 from egovla_description.ik import DualArmIK, IKConfig
@@ -32,19 +31,16 @@ class ActionDecoder:
         self.scale = robot_hand_scale
         self.hand_joint_names = joint_names(self.robot)
         self.t_torso_camera = self.robot.head_camera.T_parent_optical
-        self._axis = {s: torch.as_tensor(AXIS_CHANGE[s], dtype=torch.float32) for s in SIDES}
 
     def hand_joints(self, steps: np.ndarray) -> np.ndarray:
         """Action steps (T, 48) -> hand joint commands (T, 24) in ``hand_joint_names`` order: within limits,
         mimic joints consistent with their leaders."""
-        steps = np.atleast_2d(np.asarray(steps, dtype=np.float32))
+        steps = np.atleast_2d(np.asarray(steps, dtype=np.float64))
         tips = []
-        with torch.no_grad():
-            for side in SIDES:
-                pca = torch.as_tensor(steps[:, indices(side, "pca")])
-                k = self.hands[side].canonical_keypoints(pca)[:, list(FINGERTIPS)]  # (T, 5, 3) hand frame
-                tips.append((k @ self._axis[side].T * self.scale).reshape(len(steps), 15))  # hand base frame
-        return predict_joints(self.net, self.robot, torch.cat(tips, dim=1))
+        for side in SIDES:
+            k = self.hands[side].canonical_keypoints_numpy(steps[:, indices(side, "pca")])[:, list(FINGERTIPS)]
+            tips.append((k @ AXIS_CHANGE[side].T * self.scale).reshape(len(steps), 15))  # hand base frame
+        return predict_joints(self.net, self.robot, np.concatenate(tips, axis=1))
 
     def wrist_targets(self, step: np.ndarray) -> dict[str, np.ndarray]:
         """One step (48,) -> hand base link poses (4x4) in the torso frame, per side."""

@@ -145,28 +145,39 @@ def train_retarget_net(x: np.ndarray, y: np.ndarray, cfg: RetargetTrainConfig, p
     return net, val, history
 
 
-def project_mimic(robot: RobotDescription, names: list[str], joints: np.ndarray) -> np.ndarray:
-    """Make mimic joints consistent: per leader, the least-squares leader value over the leader and its followers
-    (follower = multiplier * leader + offset), then followers from it. ``joints`` (..., len(names))."""
-    out = np.array(joints, dtype=float, copy=True)
+def _mimic_projection(robot: RobotDescription, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(P, c) with ``project(y) = (y - c) @ P.T + c``: the orthogonal projection onto joint vectors whose mimic
+    joints equal multiplier * leader + offset (``y = B z + c`` for free values z; ``P = B (B^T B)^-1 B^T``)."""
     index = {n: i for i, n in enumerate(names)}
-    groups: dict[str, list] = {}
+    free = [n for n in names if robot.joint(n).mimic is None or robot.joint(n).mimic.joint not in index]
+    b = np.zeros((len(names), len(free)))
+    c = np.zeros(len(names))
+    for k, n in enumerate(free):
+        b[index[n], k] = 1.0
     for n in names:
         m = robot.joint(n).mimic
         if m is not None and m.joint in index:
-            groups.setdefault(m.joint, []).append((index[n], m.multiplier, m.offset))
-    for leader, followers in groups.items():
-        li = index[leader]
-        num = out[..., li].copy()
-        den = 1.0
-        for fi, mult, off in followers:
-            num += mult * (out[..., fi] - off)
-            den += mult * mult
-        value = num / den
-        out[..., li] = value
-        for fi, mult, off in followers:
-            out[..., fi] = mult * value + off
-    return out
+            b[index[n], free.index(m.joint)] = m.multiplier
+            c[index[n]] = m.offset
+    return b @ np.linalg.solve(b.T @ b, b.T), c
+
+
+_TABLES: dict = {}
+
+
+def _tables(robot: RobotDescription, names) -> tuple:
+    key = (id(robot), tuple(names))
+    if key not in _TABLES:
+        lo, hi = robot.limits(names)
+        _TABLES[key] = (*_mimic_projection(robot, tuple(names)), lo, hi)
+    return _TABLES[key]
+
+
+def project_mimic(robot: RobotDescription, names: list[str], joints: np.ndarray) -> np.ndarray:
+    """Make mimic joints consistent with their leaders, changing the joint vector as little as possible
+    (least squares over each leader and its followers). ``joints`` (..., len(names))."""
+    proj, offset = _tables(robot, names)[:2]
+    return (np.asarray(joints, dtype=float) - offset) @ proj.T + offset
 
 
 def predict_joints(net: RetargetNet, robot: RobotDescription, x) -> np.ndarray:
@@ -174,9 +185,9 @@ def predict_joints(net: RetargetNet, robot: RobotDescription, x) -> np.ndarray:
     with torch.no_grad():
         pred = net(torch.as_tensor(np.asarray(x), dtype=torch.float32)).double().numpy()
     names = joint_names(robot)
-    lo, hi = robot.limits(names)
-    # Clip leaders first, then derive followers (their ranges are the leaders' times the multipliers).
-    return np.clip(project_mimic(robot, names, np.clip(pred, lo, hi)), lo, hi)
+    proj, offset, lo, hi = _tables(robot, names)
+    # Clip, make consistent, clip again (a leader inside its range keeps its followers inside theirs).
+    return np.clip((np.clip(pred, lo, hi) - offset) @ proj.T + offset, lo, hi)
 
 
 def evaluate(net: RetargetNet, robot: RobotDescription, x: np.ndarray, robot_tips: np.ndarray) -> dict:
