@@ -50,6 +50,9 @@ def run() -> dict:
     pca = torch.as_tensor(rng.normal(size=(30, 15)), dtype=torch.float32)
     ts = _timed(lambda: [hands[s](pca) for s in hands], 300) * 1e3
     out["hand_model_chunk_both_hands_median_ms"] = round(float(np.median(ts)), 3)
+    pca_np = pca.double().numpy()
+    ts = _timed(lambda: [hands[s].canonical_keypoints_numpy(pca_np) for s in hands], 300) * 1e3
+    out["hand_model_chunk_both_hands_numpy_median_ms"] = round(float(np.median(ts)), 3)
     # Retargeting MLP on a chunk (30 x 30 inputs).
     try:
         net, _ = load_retarget_net(SHIPPED_STANDIN_NET, hands["left"].model_id)

@@ -89,6 +89,11 @@ class ChunkSmoother:
             if st.kind == "euclidean":
                 by_k.setdefault(st.k, []).extend(st.index)
         self._euclid = [(k, np.array(sorted(ix))) for k, ix in by_k.items()]
+        # Per-value smoothing rates (rot6d values get theirs too; their columns are overwritten by the rotation
+        # mean), so all Euclidean streams are weighted in one pass.
+        self._k_per_value = np.zeros(size)
+        for st in self.streams:
+            self._k_per_value[list(st.index)] = st.k
         self._rot = [(st.k, np.asarray(st.index).reshape(-1, 6)) for st in self.streams if st.kind == "rot6d"]
         # Rotations are decoded once, when their chunk arrives: (history, horizon, blocks, 3, 3).
         self._rot_index = np.concatenate([idx for _, idx in self._rot]) if self._rot else np.empty((0, 6), int)
@@ -160,21 +165,13 @@ class ChunkSmoother:
         else:
             exponent = np.empty(n)
             exponent[np.argsort(self._stamps[slots])] = np.arange(n)
-        out = np.empty(self.size)
-        weights = {}
-        for k, idx in self._euclid:
-            w = weights.get(k)
-            if w is None:
-                w = np.exp(-k * exponent)
-                w = weights[k] = w / w.sum()
-            out[idx] = w @ steps[:, idx]
+        w_all = np.exp(-np.multiply.outer(exponent, self._k_per_value))  # (n, size)
+        w_all /= w_all.sum(0)
+        out = np.einsum("ni,ni->i", w_all, steps)
         if self._rot_blocks:
             rotations = self._rotations[slots, js]  # (n, blocks, 3, 3)
             for k, idx, block in self._rot_blocks:
-                w = weights.get(k)
-                if w is None:
-                    w = np.exp(-k * exponent)
-                    w = weights[k] = w / w.sum()
+                w = w_all[:, idx[0, 0]]
                 # Chordal mean: the rotation nearest (Frobenius) to the weighted mean of the matrices.
                 u, _, vt = np.linalg.svd(np.einsum("n,nmij->mij", w, rotations[:, block]))
                 mean = u @ vt
