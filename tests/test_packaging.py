@@ -4,7 +4,6 @@ import ast
 import importlib
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 

@@ -1,6 +1,5 @@
 """The robot table, the generated URDF and MJCF, and their agreement."""
 
-import math
 from pathlib import Path
 
 import mujoco

@@ -16,7 +16,7 @@ Conventions (one place for all of them):
 
 from __future__ import annotations
 
-from ._backend import as_float_array, ops_for
+from ._backend import as_float_array
 
 __all__ = [
     "quat_wxyz_to_xyzw",
