@@ -31,6 +31,7 @@ class ActionDecoder:
         self.scale = robot_hand_scale
         self.hand_joint_names = joint_names(self.robot)
         self.t_torso_camera = self.robot.head_camera.T_parent_optical
+        self._root_offset = {s: h.root_offset.detach().double().cpu().numpy() for s, h in self.hands.items()}
 
     def hand_joints(self, steps: np.ndarray) -> np.ndarray:
         """Action steps (T, 48) -> hand joint commands (T, 24) in ``hand_joint_names`` order: within limits,
@@ -47,7 +48,7 @@ class ActionDecoder:
         out = {}
         for side in SIDES:
             h = split_step(np.asarray(step, dtype=float), side)
-            t_cam = mano_to_ee_pose(h.transl, h.rotation, side, self.hands[side].root_offset.double().numpy())
+            t_cam = mano_to_ee_pose(h.transl, h.rotation, side, self._root_offset[side])
             out[side] = camera_to_torso(t_cam, self.t_torso_camera)
         return out
 
