@@ -209,10 +209,12 @@ class ArmIK:
             np.clip(z, -self.max_posture_step, self.max_posture_step, out=z)
             dq += z - _dgesv(gram + _EYE6_TINY, jw @ z)[2] @ jw
         lo, hi = self.lower, self.upper
-        if min((q - lo).tolist() + (hi - q).tolist()) < self.limit_zone:
-            margin = np.where(dq < 0.0, q - lo, hi - q)
-            if min(margin.tolist()) < self.limit_zone:  # moving toward a near limit
-                scale = np.clip(margin * self._inv_zone, 1e-3, 1.0)
+        low, high = q - lo, hi - q
+        zone = self.limit_zone
+        if min(low.tolist()) < zone or min(high.tolist()) < zone:
+            margin = np.where(dq < 0.0, low, high)
+            if min(margin.tolist()) < zone:  # moving toward a near limit
+                scale = np.minimum(np.maximum(margin * self._inv_zone, 1e-3), 1.0)
                 js = jw * scale
                 dq = scale * (_dgesv(js @ js.T + damping * _EYE6, ew)[2] @ js)
         steps = dq.tolist()
