@@ -185,3 +185,19 @@ def test_config_validation():
         IKConfig(posture_gain=1.5).validate()
     with pytest.raises(ValueError, match="position_tolerance_m"):
         ArmIK(config=IKConfig(position_tolerance_m=float("nan")))
+
+
+def test_whole_robot_forward_kinematics_by_name(robot):
+    """RobotKinematics (all joints by name) and the arm IK's reduced model place the hand base identically."""
+    from egovla_description.kinematics import RobotKinematics
+
+    kin = RobotKinematics(robot)
+    arm = ArmIK(robot, "left")
+    q_arm = np.clip(arm.nominal + 0.3, arm.lower, arm.upper)
+    positions = dict(zip(arm.joint_names, q_arm))
+    poses = kin.frame_poses(kin.q_from_positions(positions), ["L_hand_base_link", "L_index_tip"])
+    assert np.abs(poses["L_hand_base_link"] - arm.forward(q_arm)).max() < 1e-12
+    with pytest.raises(KeyError, match="unknown joint names"):
+        kin.q_from_positions({"elbow": 0.0})
+    with pytest.raises(KeyError, match="has no frame 'nose'"):
+        kin.frame_id("nose")

@@ -83,26 +83,23 @@ class ChunkSmoother:
             raise ValueError(f"streams must cover every one of the {size} values exactly once")
         self._chunks = np.zeros((history, horizon, size))
         self._stamps = np.full(history, _EMPTY)
-        # Euclidean values grouped by k (one matrix product per distinct k); rot6d blocks as (k, index (m, 6)).
-        by_k: dict[float, list[int]] = {}
-        for st in self.streams:
-            if st.kind == "euclidean":
-                by_k.setdefault(st.k, []).extend(st.index)
-        self._euclid = [(k, np.array(sorted(ix))) for k, ix in by_k.items()]
-        # Per-value smoothing rates (rot6d values get theirs too; their columns are overwritten by the rotation
-        # mean), so all Euclidean streams are weighted in one pass.
+        # Per-value smoothing rates, so all Euclidean streams are weighted in one pass (rot6d values get theirs
+        # too; their columns are then overwritten by the rotation mean).
         self._k_per_value = np.zeros(size)
         for st in self.streams:
             self._k_per_value[list(st.index)] = st.k
-        self._rot = [(st.k, np.asarray(st.index).reshape(-1, 6)) for st in self.streams if st.kind == "rot6d"]
-        # Rotations are decoded once, when their chunk arrives: (history, horizon, blocks, 3, 3).
-        self._rot_index = np.concatenate([idx for _, idx in self._rot]) if self._rot else np.empty((0, 6), int)
-        self._rotations = np.zeros((history, horizon, len(self._rot_index), 3, 3))
+        # rot6d streams as (index (m, 6), slice of the decoded blocks); rotations are decoded once, when their
+        # chunk arrives: (history, horizon, blocks, 3, 3).
         self._rot_blocks = []
         start = 0
-        for k, idx in self._rot:
-            self._rot_blocks.append((k, idx, slice(start, start + len(idx))))
-            start += len(idx)
+        for st in self.streams:
+            if st.kind == "rot6d":
+                idx = np.asarray(st.index).reshape(-1, 6)
+                self._rot_blocks.append((idx, slice(start, start + len(idx))))
+                start += len(idx)
+        self._rot_index = (np.concatenate([idx for idx, _ in self._rot_blocks]) if self._rot_blocks
+                           else np.empty((0, 6), int))
+        self._rotations = np.zeros((history, horizon, start, 3, 3))
         self._inv_dt = 1.0 / dt_s
 
     def __len__(self) -> int:
@@ -170,7 +167,7 @@ class ChunkSmoother:
         out = np.einsum("ni,ni->i", w_all, steps)
         if self._rot_blocks:
             rotations = self._rotations[slots, js]  # (n, blocks, 3, 3)
-            for k, idx, block in self._rot_blocks:
+            for idx, block in self._rot_blocks:
                 w = w_all[:, idx[0, 0]]
                 # Chordal mean: the rotation nearest (Frobenius) to the weighted mean of the matrices.
                 u, _, vt = np.linalg.svd(np.einsum("n,nmij->mij", w, rotations[:, block]))

@@ -174,7 +174,7 @@ _TABLES: dict = {}
 
 
 def _tables(robot: RobotDescription, names) -> tuple:
-    key = (id(robot), tuple(names))
+    key = (robot.path, robot.name, tuple(names))
     if key not in _TABLES:
         lo, hi = robot.limits(names)
         _TABLES[key] = (*_mimic_projection(robot, tuple(names)), lo, hi)
@@ -289,7 +289,7 @@ def build(cfg: RetargetTrainConfig, hand_kind: str = "standin", progress: bool =
     meta = {"hand_model_id": hands["left"].model_id, "robot": robot.name, "joint_names": joint_names(robot),
             "input": "fingertips (thumb..pinky, x/y/z) of left then right hand, hand base frame, robot scale, m",
             "train_config": _jsonable(asdict(cfg)), "held_out": metrics, "final_loss": history[-1],
-            "data_seconds": round(t_data, 1), "fit_residual_note": "see fit.py"}
+            "data_seconds": round(t_data, 1)}
     return net, meta
 
 

@@ -175,9 +175,6 @@ class RobotDescription:
         lims = [self.joint(n).limit for n in names]
         return np.array([lim.lower for lim in lims]), np.array([lim.upper for lim in lims])
 
-    def velocity_limits(self, names) -> np.ndarray:
-        return np.array([self.joint(n).limit.velocity for n in names])
-
     def side(self, name: str) -> Side:
         try:
             return self.sides[name]
@@ -193,16 +190,6 @@ class RobotDescription:
     def drive_for(self, joint_name: str) -> DriveGains | None:
         group = self.group_of(joint_name)
         return self.drives.get(group) if group else None
-
-    def initial_positions(self, names) -> np.ndarray:
-        """The initial posture for ``names`` (mimic joints follow their leaders)."""
-        return np.array([self.position_with_mimic(self.initial_pose, n) for n in names])
-
-    def position_with_mimic(self, positions: dict[str, float], name: str) -> float:
-        j = self.joint(name)
-        if j.mimic is not None:
-            return j.mimic.multiplier * positions.get(j.mimic.joint, 0.0) + j.mimic.offset
-        return float(positions.get(name, 0.0))
 
     def fill_mimic(self, positions: dict[str, float]) -> dict[str, float]:
         """A copy of ``positions`` with every mimic joint set from its leader (leaders missing count as 0)."""
@@ -224,9 +211,6 @@ class RobotDescription:
             out.append(j)
             link = j.parent
         return tuple(reversed(out))
-
-    def children_of(self, link: str) -> tuple[Joint, ...]:
-        return tuple(j for j in self.joints if j.parent == link)
 
 
 # -- loading ------------------------------------------------------------------------------------------------
