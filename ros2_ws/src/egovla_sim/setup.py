@@ -20,6 +20,7 @@ setup(
     entry_points={
         "console_scripts": [
             "egovla-kinematics-demo = egovla_sim.kinematics_demo:main",
+            "egovla-sim = egovla_sim.cli:main",
         ],
     },
 )

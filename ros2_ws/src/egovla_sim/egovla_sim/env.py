@@ -1,0 +1,330 @@
+"""The MuJoCo twin of the humanoid manipulation benchmark: one task, Gymnasium-style.
+
+``env = BenchmarkEnv("stack_can"); obs, info = env.reset(seed=0, visual=(1, 1), placement_index=17)``, then
+``obs, reward, terminated, truncated, info = env.step(joint_targets)`` at 30 Hz.
+
+What happens in a step: the joint targets (by name, or a vector in ``action_names`` order) become the position
+targets of the robot's PD actuators (gains of the benchmark: kp 2000, kv 75, effort 100 arm / 10 hand; all 12
+joints of each hand driven, as the benchmark's asset does); then ``decimation`` physics steps of
+``physics_dt`` run. Objects move only through contacts. Non-finite targets are ignored (the previous target is
+kept) and out-of-range targets are clipped; both are counted in ``info``. A simulation whose state becomes
+non-finite or whose velocities explode ends the episode as failed, with the reason in ``info["failure"]``.
+
+After each step the task's predicates (``tasks.py``) are evaluated on the object poses, articulation joints and
+fingertips; ``terminated`` is True at the first success (the evaluation protocol stops there) or on a failure,
+``truncated`` when the task's horizon is reached.
+
+Reset: the robot at the task's initial posture with zero velocity, objects at the placement (grid index or a
+seeded random draw), any object that starts interpenetrating lifted until it does not, then ``settle_s`` of
+physics with the robot holding still so objects come to rest before the first observation.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+from egovla_description import RobotDescription, load_robot  # noqa: E402
+from egovla_description.mjcf import HEAD_CAMERA_NAME, robot_mjcf  # noqa: E402
+
+from . import objects as obj  # noqa: E402
+from .tasks import Placement, StepFlags, TaskSpec, TaskState, get_task  # noqa: E402
+from .visuals import add_visual_assets, check_visual, material_names  # noqa: E402
+
+BASE_POS = (0.0, 0.0, 1.05)
+TABLE_TOP_Z = 1.02
+TABLE_CENTER = (0.72, 0.0)
+TABLE_HALF = (0.48, 0.75)
+MAX_SPEED = 200.0  # rad/s or m/s: any joint faster than this means the simulation has diverged
+
+
+@dataclass
+class EnvOptions:
+    render_width: int = 640
+    render_height: int = 360
+    depth: bool = False
+    settle_s: float = 0.3
+    elliptic_cones: bool = True
+    extra_objects: list = field(default_factory=list)
+
+
+def build_task_xml(task: TaskSpec, robot: RobotDescription, options: EnvOptions) -> tuple[str, dict[str, bytes]]:
+    """MJCF text and its in-memory asset files for ``task``: robot, room, table, task objects."""
+    root = ET.fromstring(robot_mjcf(robot, base_pos=BASE_POS, timestep_s=task.physics_dt, hand_mimic="independent"))
+    opt = root.find("option")
+    if options.elliptic_cones:
+        opt.set("cone", "elliptic")
+        opt.set("impratio", "10")
+    files: dict[str, bytes] = {}
+    visual = ET.Element("visual")
+    ET.SubElement(visual, "global", offwidth=str(max(options.render_width, 640)),
+                  offheight=str(max(options.render_height, 480)))
+    ET.SubElement(visual, "quality", shadowsize="0", offsamples="0")
+    ET.SubElement(visual, "headlight", ambient="0.4 0.4 0.4", diffuse="0.45 0.45 0.45", specular="0.1 0.1 0.1")
+    ET.SubElement(visual, "map", znear="0.01", zfar="20")
+    root.insert(2, visual)
+    asset = ET.Element("asset")
+    add_visual_assets(asset, files)
+    obj.add_object_materials(asset)
+    ET.SubElement(asset, "material", name="table_frame", rgba="0.3 0.3 0.32 1")
+    root.insert(3, asset)
+    obj.add_object_defaults(root.find("default"))
+    names = material_names()
+    world = root.find("worldbody")
+    ET.SubElement(world, "light", name="key", pos="0.6 -0.4 3.0", dir="-0.1 0.15 -1", diffuse="0.55 0.55 0.55",
+                  directional="true", castshadow="false")
+    ET.SubElement(world, "geom", name="floor", type="plane", size="6 6 0.1", material=names["floor"][1])
+    for name, pos, size in (("wall_front", (3.0, 0, 1.5), (0.05, 3.0, 1.5)),
+                            ("wall_left", (0.5, 3.0, 1.5), (2.5, 0.05, 1.5)),
+                            ("wall_right", (0.5, -3.0, 1.5), (2.5, 0.05, 1.5)),
+                            ("wall_back", (-2.0, 0, 1.5), (0.05, 3.0, 1.5))):
+        ET.SubElement(world, "geom", name=name, type="box", pos=obj._f(pos), size=obj._f(size),
+                      material=names["wall"][1], contype="0", conaffinity="0")
+    cx, cy = TABLE_CENTER
+    hx, hy = TABLE_HALF
+    ET.SubElement(world, "geom", name="table_top", type="box", pos=obj._f(cx, cy, TABLE_TOP_Z - 0.02),
+                  size=obj._f(hx, hy, 0.02), material=names["table"][1], friction="1.0 0.005 0.0001")
+    for sx in (-1, 1):
+        for sy in (-1, 1):
+            ET.SubElement(world, "geom", name=f"table_leg_{'p' if sx > 0 else 'm'}{'p' if sy > 0 else 'm'}",
+                          type="box", material="table_frame",
+                          pos=obj._f(cx + sx * (hx - 0.05), cy + sy * (hy - 0.05), (TABLE_TOP_Z - 0.04) / 2),
+                          size=obj._f(0.03, 0.03, (TABLE_TOP_Z - 0.04) / 2))
+    for spec in list(task.objects) + list(options.extra_objects):
+        obj.add_object(world, spec)
+    if task.name == "push_box":
+        obj.add_goal_marker(world)
+    ET.indent(root, space="  ")
+    return ET.tostring(root, encoding="unicode"), files
+
+
+class BenchmarkEnv:
+    """One benchmark task in MuJoCo. See the module docstring."""
+
+    def __init__(self, task: str | TaskSpec, robot: RobotDescription | None = None,
+                 options: EnvOptions | None = None):
+        self.task = get_task(task) if isinstance(task, str) else task
+        self.robot = robot or load_robot()
+        self.options = options or EnvOptions()
+        xml, files = build_task_xml(self.task, self.robot, self.options)
+        self.model = mujoco.MjModel.from_xml_string(xml, files)
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        self.action_names = tuple(m.actuator(i).name for i in range(m.nu))
+        self._act_index = {n: i for i, n in enumerate(self.action_names)}
+        self._ctrl_lo, self._ctrl_hi = m.actuator_ctrlrange[:, 0].copy(), m.actuator_ctrlrange[:, 1].copy()
+        self._act_qpos = np.array([m.jnt_qposadr[m.actuator_trnid[i, 0]] for i in range(m.nu)])
+        self.robot_joint_names = tuple(n for n in (m.joint(i).name for i in range(m.njnt))
+                                       if n in self._act_index)
+        self._robot_qpos = np.array([m.jnt_qposadr[m.joint(n).id] for n in self.robot_joint_names])
+        self._robot_dof = np.array([m.jnt_dofadr[m.joint(n).id] for n in self.robot_joint_names])
+        self._objects = {}
+        for spec in self.task.objects:
+            b = m.body(spec.name)
+            self._objects[spec.name] = (b.id, int(m.body_mocapid[b.id]),
+                                        int(m.jnt_qposadr[b.jntadr[0]]) if b.jntnum[0] else -1)
+        self._object_joints = {m.joint(i).name: int(m.jnt_qposadr[i]) for i in range(m.njnt)
+                               if "/" in m.joint(i).name}
+        self._free_bodies = {bid for bid, mocap, _ in self._objects.values() if mocap < 0}
+        self._tips = {s: [m.body(n).id for n in self.robot.side(s).fingertip_links] for s in ("left", "right")}
+        self._ee = {s: m.body(self.robot.side(s).end_effector_link).id for s in ("left", "right")}
+        mats = material_names()
+        self._mat_ids = {k: {i: m.material(n).id for i, n in v.items()} for k, v in mats.items()}
+        self._visual_geoms = {"floor": [m.geom("floor").id],
+                              "wall": [m.geom(n).id for n in ("wall_front", "wall_left", "wall_right", "wall_back")],
+                              "table": [m.geom("table_top").id]}
+        self._marker = m.body("goal_marker").mocapid[0] if self.task.name == "push_box" else -1
+        self._renderer = None
+        self._depth_renderer = None
+        self.placement: Placement | None = None
+        self.visual = (1, 1)
+        self.steps = 0
+        self.tracker = None
+        self.flags: StepFlags | None = None
+        self.counters = {"clamped_targets": 0, "non_finite_targets": 0}
+        self.failure: str | None = None
+
+    # --- episode -------------------------------------------------------------------------------------------
+
+    def reset(self, seed: int | None = None, visual: tuple[int, int] = (1, 1), placement_index: int | None = None,
+              robot_pose: dict[str, float] | None = None) -> tuple[dict, dict]:
+        """Start an episode. ``placement_index`` (0..9999) selects the deterministic grid placement; without it the
+        placement is drawn from ``seed``. ``visual`` is (room, table), each 1..5."""
+        self.visual = check_visual(*visual)
+        for key, idx in (("floor", self.visual[0]), ("wall", self.visual[0]), ("table", self.visual[1])):
+            self.model.geom_matid[self._visual_geoms[key]] = self._mat_ids[key][idx]
+        rng = np.random.default_rng(seed)
+        self.placement = self.task.placement(placement_index, rng)
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        pose = dict(self.task.robot_init)
+        pose.update(robot_pose or {})
+        unknown = set(pose) - set(self._act_index)
+        if unknown:
+            raise ValueError(f"robot_pose names joints the simulator does not drive: {sorted(unknown)}")
+        for name, value in pose.items():
+            i = self._act_index[name]
+            d.qpos[self._act_qpos[i]] = np.clip(value, self._ctrl_lo[i], self._ctrl_hi[i])
+        d.ctrl[:] = d.qpos[self._act_qpos]
+        for name, p in self.placement.poses.items():
+            bid, mocap, qadr = self._objects[name]
+            if mocap >= 0:
+                d.mocap_pos[mocap], d.mocap_quat[mocap] = p[:3], p[3:]
+            else:
+                d.qpos[qadr:qadr + 7] = p
+        for name, value in self.placement.joints.items():
+            d.qpos[self._object_joints[name]] = value
+        if self._marker >= 0:
+            d.mocap_pos[self._marker] = self.placement.context["goal"]
+        self._resolve_penetration()
+        n_settle = int(round(self.options.settle_s / m.opt.timestep))
+        if n_settle:
+            mujoco.mj_step(m, d, nstep=n_settle)
+        mujoco.mj_forward(m, d)
+        self.steps = 0
+        self.tracker = self.task.tracker(self.placement)
+        self.counters = {"clamped_targets": 0, "non_finite_targets": 0}
+        self.failure = None
+        self.flags = self.tracker.update(self.task_state())
+        return self.observe(), self._info()
+
+    def _resolve_penetration(self, iterations: int = 30):
+        """Lift free objects that start inside something (the table, a container, each other)."""
+        m, d = self.model, self.data
+        for _ in range(iterations):
+            mujoco.mj_forward(m, d)
+            lift = {}
+            for c in d.contact[:d.ncon]:
+                if c.dist > -5e-4:
+                    continue
+                for g in (c.geom1, c.geom2):
+                    bid = int(m.body_rootid[m.geom_bodyid[g]])
+                    if bid in self._free_bodies:
+                        lift[bid] = max(lift.get(bid, 0.0), -c.dist + 5e-4)
+            if not lift:
+                return
+            for bid, dz in lift.items():
+                d.qpos[m.jnt_qposadr[m.body_jntadr[bid]] + 2] += dz
+
+    def step(self, targets) -> tuple[dict, float, bool, bool, dict]:
+        """Apply joint targets (dict by name, or a vector in ``action_names`` order) for one 1/30 s control step."""
+        if self.tracker is None:
+            raise RuntimeError("call reset() before step()")
+        if self.failure is not None:
+            raise RuntimeError(f"the episode has ended ({self.failure}); call reset()")
+        self.set_targets(targets)
+        m, d = self.model, self.data
+        mujoco.mj_step(m, d, nstep=self.task.decimation)
+        self.steps += 1
+        if not (np.isfinite(d.qpos).all() and np.isfinite(d.qvel).all()):
+            self.failure = "diverged: non-finite simulation state"
+        elif np.abs(d.qvel).max() > MAX_SPEED:
+            j = int(np.argmax(np.abs(d.qvel)))
+            self.failure = f"diverged: velocity {abs(d.qvel[j]):.0f} at dof {j} exceeds {MAX_SPEED:.0f}"
+        if self.failure is None:
+            self.flags = self.tracker.update(self.task_state())
+        success = self.failure is None and self.flags.success
+        terminated = success or self.failure is not None
+        truncated = not terminated and self.steps >= self.task.horizon
+        return self.observe() if self.failure is None else {}, float(success), terminated, truncated, self._info()
+
+    def set_targets(self, targets):
+        ctrl = self.data.ctrl
+        if isinstance(targets, dict):
+            unknown = [n for n in targets if n not in self._act_index]
+            if unknown:
+                raise KeyError(f"no actuated joint named {unknown[0]!r} (the simulator drives {len(ctrl)} joints, "
+                               f"see action_names)")
+            idx = np.fromiter((self._act_index[n] for n in targets), int, len(targets))
+            values = np.fromiter(targets.values(), float, len(targets))
+        else:
+            values = np.asarray(targets, float)
+            if values.shape != (len(ctrl),):
+                raise ValueError(f"joint target vector must have {len(ctrl)} values (action_names), got {values.shape}")
+            idx = np.arange(len(ctrl))
+        ok = np.isfinite(values)
+        self.counters["non_finite_targets"] += int((~ok).sum())
+        idx, values = idx[ok], values[ok]
+        clipped = np.clip(values, self._ctrl_lo[idx], self._ctrl_hi[idx])
+        self.counters["clamped_targets"] += int((clipped != values).sum())
+        ctrl[idx] = clipped
+
+    # --- state ---------------------------------------------------------------------------------------------
+
+    def object_pose(self, name: str) -> np.ndarray:
+        bid = self._objects[name][0]
+        return np.concatenate([self.data.xpos[bid], self.data.xquat[bid]])
+
+    def fingertips(self, side: str) -> np.ndarray:
+        return self.data.xpos[self._tips[side]].copy()
+
+    def ee_pose(self, side: str) -> np.ndarray:
+        """Hand base link pose (7,): position, quaternion wxyz, world frame."""
+        b = self._ee[side]
+        return np.concatenate([self.data.xpos[b], self.data.xquat[b]])
+
+    def task_state(self) -> TaskState:
+        return TaskState(poses={n: self.object_pose(n) for n in self._objects},
+                         joints={n: float(self.data.qpos[a]) for n, a in self._object_joints.items()},
+                         fingertips={s: self.fingertips(s) for s in ("left", "right")})
+
+    def joint_positions(self) -> dict[str, float]:
+        return dict(zip(self.robot_joint_names, self.data.qpos[self._robot_qpos].tolist()))
+
+    def observe(self) -> dict:
+        """The benchmark's observation (state part): joints, end effectors, fingertips, objects, task flags."""
+        d = self.data
+        return {
+            "qpos": d.qpos[self._robot_qpos].copy(), "qvel": d.qvel[self._robot_dof].copy(),
+            "joint_names": self.robot_joint_names,
+            "left_ee_pose": self.ee_pose("left"), "right_ee_pose": self.ee_pose("right"),
+            "left_finger_tip_pos": self.fingertips("left"), "right_finger_tip_pos": self.fingertips("right"),
+            "object_poses": {n: self.object_pose(n) for n in self._objects},
+            "object_joints": {n: float(d.qpos[a]) for n, a in self._object_joints.items()},
+            "success": bool(self.flags.success), **{k: v for k, v in self.flags.subtasks.items()},
+            "time_s": self.steps / 30.0,
+        }
+
+    def _info(self) -> dict:
+        return {"task": self.task.name, "step": self.steps, "visual": self.visual,
+                "placement_index": self.placement.index if self.placement else None,
+                "success": bool(self.flags.success) if self.flags else False,
+                "subtasks": dict(self.flags.subtasks) if self.flags else {},
+                "progress": self.tracker.progress() if self.tracker else 0.0,
+                "failure": self.failure, **self.counters}
+
+    # --- rendering -----------------------------------------------------------------------------------------
+
+    def camera_intrinsics(self) -> tuple[float, float, float, float]:
+        """(fx, fy, cx, cy) of the rendered head camera at the render resolution."""
+        w, h = self.options.render_width, self.options.render_height
+        fovy = np.deg2rad(self.model.cam_fovy[self.model.camera(HEAD_CAMERA_NAME).id])
+        f = 0.5 * h / np.tan(0.5 * fovy)
+        return f, f, w / 2.0, h / 2.0
+
+    def render(self, camera: str = HEAD_CAMERA_NAME):
+        """RGB (H, W, 3) uint8; with ``options.depth`` a tuple (rgb, depth in metres (H, W) float32)."""
+        w, h = self.options.render_width, self.options.render_height
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, h, w)
+        self._renderer.update_scene(self.data, camera=camera)
+        rgb = self._renderer.render()
+        if not self.options.depth:
+            return rgb
+        if self._depth_renderer is None:
+            self._depth_renderer = mujoco.Renderer(self.model, h, w)
+            self._depth_renderer.enable_depth_rendering()
+        self._depth_renderer.update_scene(self.data, camera=camera)
+        return rgb, self._depth_renderer.render().astype(np.float32)
+
+    def close(self):
+        for r in (self._renderer, self._depth_renderer):
+            if r is not None:
+                r.close()
+        self._renderer = self._depth_renderer = None

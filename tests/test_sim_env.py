@@ -1,0 +1,227 @@
+"""The MuJoCo twin: every task builds and rests, placements land, predicates see the simulated state,
+bad targets are contained, divergence is detected, rollouts are deterministic, looks switch, the CLI works."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from egovla_sim.env import BenchmarkEnv, EnvOptions
+from egovla_sim.evaluation import run_rollout
+from egovla_sim.experts import HoldPolicy, make_policy
+from egovla_sim.tasks import DRAWER_JOINT_RANGE, LAPTOP_JOINT_RANGE, TASKS, Rollout
+
+NO_SETTLE = EnvOptions(settle_s=0.0)
+
+
+def _hold(env):
+    return {n: float(env.data.ctrl[i]) for i, n in enumerate(env.action_names)}
+
+
+@pytest.fixture(scope="module")
+def envs():
+    made = {}
+
+    def get(name):
+        if name not in made:
+            made[name] = BenchmarkEnv(name)
+        return made[name]
+
+    yield get
+    for e in made.values():
+        e.close()
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_every_task_resets_and_rests(envs, name):
+    env = envs(name)
+    obs, info = env.reset(seed=0, placement_index=4321)
+    assert env.model.opt.timestep == pytest.approx(env.task.physics_dt)
+    assert info["failure"] is None and not info["success"]
+    assert len(env.action_names) == 50  # 12 leg + 14 arm + 24 hand joints, as the benchmark's action
+    start = {n: p.copy() for n, p in obs["object_poses"].items()}
+    hold = _hold(env)
+    for _ in range(45):
+        obs, _, terminated, truncated, info = env.step(hold)
+    assert info["failure"] is None and not terminated and not truncated
+    for n, p in obs["object_poses"].items():
+        # Nothing is pushed around by a robot holding still; the pour balls roll inside their glass at most.
+        limit = 0.03 if n.startswith("ball") else 0.005
+        assert np.linalg.norm(p[:3] - start[n][:3]) < limit, n
+        # every object stays above the floor and near the table
+        assert p[2] > 1.0 and 0.2 < p[0] < 1.1, n
+    # objects land where the placement put them (xy), up to the settling at reset
+    for n, pose in env.placement.poses.items():
+        if not n.startswith("ball"):
+            assert np.linalg.norm(obs["object_poses"][n][:2] - pose[:2]) < 0.01, n
+
+
+def test_placement_grid_moves_objects(envs):
+    env = envs("stack_can")
+    env.reset(placement_index=0)
+    a = env.object_pose("can")
+    env.reset(placement_index=9999)
+    b = env.object_pose("can")
+    # grid index 0 and 9999 are opposite corners of the +-0.1 m square
+    assert np.allclose(a[:2] - b[:2], [0.2, 0.2], atol=0.01)
+
+
+def test_predicates_read_the_simulated_state(envs):
+    env = envs("stack_can")
+    env.reset(placement_index=100)
+    plate = env.object_pose("plate")
+    qadr = env.model.jnt_qposadr[env.model.body("can").jntadr[0]]
+    env.data.qpos[qadr:qadr + 3] = plate[:3] + [0.0, 0.0, 0.01]  # drop the can onto the saucer (test only)
+    env.data.qvel[:] = 0
+    _, reward, terminated, _, info = env.step(_hold(env))
+    assert info["success"] and terminated and reward == 1.0
+    assert info["progress"] == 1.0
+
+    env = envs("open_drawer")
+    env.reset(placement_index=100)
+    assert env.task_state().joints["drawer/bottom_joint"] == pytest.approx(DRAWER_JOINT_RANGE[1], abs=1e-3)
+    env.data.qpos[env.model.joint("drawer/bottom_joint").qposadr[0]] = DRAWER_JOINT_RANGE[0]
+    _, _, terminated, _, info = env.step(_hold(env))
+    assert info["success"] and info["subtasks"]["move_door_success"] == 1.0
+
+    env = envs("open_laptop")
+    env.reset(placement_index=100)
+    assert env.task_state().joints["laptop/hinge"] == pytest.approx(0.088, abs=0.02)
+    env.data.qpos[env.model.joint("laptop/hinge").qposadr[0]] = 0.75 * LAPTOP_JOINT_RANGE[1]
+    _, _, _, _, info = env.step(_hold(env))
+    assert info["success"]
+
+
+def test_drawer_is_a_real_slide(envs):
+    env = envs("close_drawer")
+    env.reset(placement_index=100)
+    before = env.object_pose("drawer")
+    q0 = env.task_state().joints["drawer/bottom_joint"]
+    # push on the drawer front with a force along +x (into the cabinet): the joint moves toward closed
+    body = env.model.body("drawer/bottom").id
+    for _ in range(15):
+        env.data.xfrc_applied[body] = [60.0, 0, 0, 0, 0, 0]
+        env.step(_hold(env))
+    env.data.xfrc_applied[body] = 0
+    q1 = env.task_state().joints["drawer/bottom_joint"]
+    assert q1 > q0 + 0.05
+    assert np.allclose(env.object_pose("drawer"), before)  # the cabinet itself does not move
+
+
+def test_bad_targets_are_contained(envs):
+    env = envs("push_box")
+    env.reset(placement_index=5)
+    hold = _hold(env)
+    name = "right_elbow_pitch_joint"
+    i = env.action_names.index(name)
+    lo, hi = env.model.actuator_ctrlrange[i]
+    before = env.data.ctrl[i]
+    _, _, _, _, info = env.step({**hold, name: float("nan")})
+    assert info["non_finite_targets"] == 1 and env.data.ctrl[i] == before
+    _, _, _, _, info = env.step({**hold, name: hi + 5.0})
+    assert info["clamped_targets"] == 1 and env.data.ctrl[i] == hi
+    assert np.isfinite(env.data.qpos).all()
+    vec = np.array([hold[n] for n in env.action_names])
+    vec[i] = np.inf
+    _, _, _, _, info = env.step(vec)
+    assert info["non_finite_targets"] == 2
+    with pytest.raises(KeyError, match="no actuated joint"):
+        env.step({"not_a_joint": 0.0})
+    with pytest.raises(ValueError, match="50 values"):
+        env.step(np.zeros(7))
+
+
+def test_divergence_ends_the_episode_with_a_reason(envs):
+    env = envs("push_box")
+    env.reset(placement_index=5)
+    env.data.qvel[env.model.jnt_dofadr[env.model.body("box").jntadr[0]]] = 1e6
+    obs, reward, terminated, truncated, info = env.step(_hold(env))
+    assert terminated and not truncated and reward == 0.0
+    assert info["failure"].startswith("diverged") and not info["success"]
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(_hold(env))
+    env.reset(placement_index=5)  # and a reset recovers
+    assert env.step(_hold(env))[4]["failure"] is None
+
+
+def _rollout_qpos(seed: int) -> np.ndarray:
+    env = BenchmarkEnv("insert_cans", options=NO_SETTLE)
+    env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    hold = _hold(env)
+    arm = [n for n in env.action_names if "shoulder" in n or "elbow" in n]
+    for t in range(300):
+        targets = dict(hold)
+        for n in arm:
+            targets[n] = hold[n] + 0.3 * np.sin(0.05 * t + rng.uniform())
+        env.step(targets)
+    env.close()
+    return env.data.qpos.copy()
+
+
+def test_same_seed_same_rollout():
+    a, b, c = _rollout_qpos(3), _rollout_qpos(3), _rollout_qpos(4)
+    assert np.array_equal(a, b)  # bit-identical
+    assert not np.array_equal(a, c)
+
+
+def test_looks_switch_and_camera(envs):
+    env = envs("stack_can")
+    env.reset(placement_index=0, visual=(1, 1))
+    img1 = env.render().astype(float)
+    env.reset(placement_index=0, visual=(4, 3))
+    img2 = env.render().astype(float)
+    assert img1.shape == (360, 640, 3)
+    assert np.abs(img1 - img2).mean() > 10  # floor, wall and table look different
+    with pytest.raises(ValueError, match="room 6"):
+        env.reset(visual=(6, 1))
+    fx, fy, cx, cy = env.camera_intrinsics()
+    assert fx == pytest.approx(488.6662 / 2, rel=1e-3) and (cx, cy) == (320.0, 180.0)
+    # the can's top centre projects onto orange pixels (the Fanta can) in the head camera image
+    cam = env.model.camera("head_camera").id
+    r = env.data.cam_xmat[cam].reshape(3, 3)
+    p = r.T @ (env.object_pose("can")[:3] + [0, 0, 0.07] - env.data.cam_xpos[cam])
+    u, v = cx + fx * p[0] / -p[2], cy - fy * p[1] / -p[2]
+    pixel = img1[int(round(v)), int(round(u))]
+    assert pixel[0] > 150 and pixel[2] < 100, pixel
+
+
+def test_depth_rendering():
+    env = BenchmarkEnv("push_box", options=EnvOptions(render_width=160, render_height=90, depth=True))
+    env.reset(placement_index=0)
+    rgb, depth = env.render()
+    env.close()
+    assert rgb.shape == (90, 160, 3) and depth.shape == (90, 160)
+    # the camera is 0.68 m above the table top and looks 50 deg down: the image centre hits the table ~0.9 m away
+    assert 0.6 < depth[45, 80] < 1.3
+
+
+def test_hold_rollout_record(tmp_path, envs):
+    env = envs("open_laptop")
+    r = Rollout(task="open_laptop", room=2, table=1, episode=0, trial=0, placement_index=7)
+    rec = run_rollout(env, HoldPolicy(), r, warmup_steps=3)
+    assert rec["steps"] == env.task.horizon and rec["success"] is False and rec["failure"] is None
+    assert rec["progress"] == 0.0
+    with pytest.raises(ValueError, match="no scripted expert|unknown policy"):
+        make_policy("nonsense", "open_laptop")
+
+
+def test_cli_view_info_eval(tmp_path, capsys):
+    from egovla_sim.cli import main
+
+    assert main(["info"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in TASKS) and "Put sprite cans to the left box" in listed
+    out = tmp_path / "v.png"
+    assert main(["view", "--task", "flip_mug", "--out", str(out), "--width", "320", "--height", "180"]) == 0
+    from PIL import Image
+
+    assert Image.open(out).size == (320, 180)
+    assert main(["eval", "--task", "push_box", "--policy", "hold", "--episodes", "1", "--warmup", "2",
+                 "--out", str(tmp_path / "ev"), "--quiet"]) == 0
+    res = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert res["summary"]["tasks"]["push_box"]["rollouts"] == 1
+    assert "| Push-Box | 1 | 0.0 |" in (tmp_path / "ev" / "results.md").read_text()
+    assert main(["eval", "--task", "nope", "--out", str(tmp_path / "x")]) == 2
