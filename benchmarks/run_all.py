@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_action  # noqa: E402
 import bench_ik  # noqa: E402
 import bench_sim  # noqa: E402
+import bench_twin  # noqa: E402
 
 
 def machine() -> dict:
@@ -38,7 +39,7 @@ def machine() -> dict:
 
 def main() -> int:
     out = {"machine": machine(), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    for name, module in (("ik", bench_ik), ("action", bench_action), ("sim", bench_sim)):
+    for name, module in (("ik", bench_ik), ("action", bench_action), ("sim", bench_sim), ("twin", bench_twin)):
         print(f"benchmark: {name} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         out.update(module.run())

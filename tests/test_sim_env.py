@@ -225,3 +225,43 @@ def test_cli_view_info_eval(tmp_path, capsys):
     assert res["summary"]["tasks"]["push_box"]["rollouts"] == 1
     assert "| Push-Box | 1 | 0.0 |" in (tmp_path / "ev" / "results.md").read_text()
     assert main(["eval", "--task", "nope", "--out", str(tmp_path / "x")]) == 2
+
+
+# --- scripted experts --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("task,placement", [("close_drawer", 6565), ("open_laptop", 2114), ("push_box", 4213)])
+def test_scripted_expert_solves_a_placement(task, placement):
+    """One full rollout per task that has an expert (the evaluation table in docs/sim_twin.md has the rates)."""
+    env = BenchmarkEnv(task)
+    r = Rollout(task=task, room=1, table=1, episode=0, trial=0, placement_index=placement)
+    rec = run_rollout(env, make_policy("scripted", task), r, warmup_steps=10)
+    env.close()
+    assert rec["success"] and rec["progress"] == 1.0 and rec["failure"] is None
+    assert rec["steps"] < env.task.horizon
+    assert rec["clamped_targets"] == 0 and rec["non_finite_targets"] == 0
+
+
+def test_expert_joint_moves_reach_their_goal():
+    from egovla_sim.experts import ScriptedExpert, Waypoint, hand_frame
+
+    goal = (np.array([0.3, -0.25, 1.3]), hand_frame([0, 1.0, 0], [1.0, 0, 0], "right"))
+
+    class Reach(ScriptedExpert):
+        def script(self, env):
+            yield Waypoint(1.0, {"right": goal}, mode="joint")
+            yield Waypoint(0.5)
+
+    env = BenchmarkEnv("push_box", options=NO_SETTLE)
+    obs, _ = env.reset(placement_index=0)
+    policy = Reach()
+    policy.reset(env)
+    for _ in range(45):
+        obs, *_ = env.step(policy.act(env, obs))
+    ee = env.ee_pose("right")
+    env.close()
+    from egovla_description.geometry import quat_to_matrix
+
+    assert np.linalg.norm(ee[:3] - goal[0]) < 0.01
+    assert np.degrees(np.arccos(np.clip((np.trace(quat_to_matrix(ee[3:]).T @ goal[1]) - 1) / 2, -1, 1))) < 3
+    with pytest.raises(ValueError, match="no scripted expert for task 'stack_can'"):
+        make_policy("scripted", "stack_can")

@@ -41,6 +41,9 @@ BASE_POS = (0.0, 0.0, 1.05)
 TABLE_TOP_Z = 1.02
 TABLE_CENTER = (0.72, 0.0)
 TABLE_HALF = (0.48, 0.75)
+# A smooth tabletop: its friction (0.4) governs every contact with it (geom priority), so a can or a box slides
+# on the table as it does in reality, while fingers keep their grip on objects (1.2).
+TABLE_FRICTION = "0.4 0.005 0.0001"
 MAX_SPEED = 200.0  # rad/s or m/s: any joint faster than this means the simulation has diverged
 
 
@@ -89,7 +92,8 @@ def build_task_xml(task: TaskSpec, robot: RobotDescription, options: EnvOptions)
     cx, cy = TABLE_CENTER
     hx, hy = TABLE_HALF
     ET.SubElement(world, "geom", name="table_top", type="box", pos=obj._f(cx, cy, TABLE_TOP_Z - 0.02),
-                  size=obj._f(hx, hy, 0.02), material=names["table"][1], friction="1.0 0.005 0.0001")
+                  size=obj._f(hx, hy, 0.02), material=names["table"][1], friction=TABLE_FRICTION,
+                  priority="1")
     for sx in (-1, 1):
         for sy in (-1, 1):
             ET.SubElement(world, "geom", name=f"table_leg_{'p' if sx > 0 else 'm'}{'p' if sy > 0 else 'm'}",

@@ -1,0 +1,185 @@
+"""Scripted experts for the benchmark's tasks (see ``experts.py`` for how they act)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .experts import HAND_OPEN, ScriptedExpert, Waypoint, hand_frame, register
+
+UP = np.array([0.0, 0.0, 1.0])
+TABLE_Z = 1.02
+FINGERTIP_REACH = 0.21  # hand base to the straight middle fingertip, along the fingers (m)
+
+
+def _unit(v):
+    v = np.asarray(v, float)
+    return v / np.linalg.norm(v)
+
+
+SAFE_Z = 1.30  # hand-base height for transits: everything on the table is below it
+
+
+def transit(expert: ScriptedExpert, side: str, pose, hand=None, duration_s: float = 1.2):
+    """Move a hand to ``pose`` without sweeping through the table: straight up to the safe height, a joint-space
+    move to above the goal, straight down onto it."""
+    p, r = expert.hand_pose(side)
+    goal_p, goal_r = pose
+    if p[2] < SAFE_Z - 0.01:
+        yield Waypoint(0.4, {side: (np.array([p[0], p[1], SAFE_Z]), r)})
+    above = np.array([goal_p[0], goal_p[1], max(SAFE_Z, goal_p[2])])
+    yield Waypoint(duration_s, {side: (above, goal_r)}, {side: hand} if hand is not None else None, mode="joint")
+    if above[2] - goal_p[2] > 1e-3:
+        yield Waypoint(0.3 + 2.0 * (above[2] - goal_p[2]), {side: (goal_p, goal_r)})
+
+
+@register
+class PushBoxExpert(ScriptedExpert):
+    """Right hand as a paddle: palm toward the push direction, straight fingers level with the box's middle.
+    Pushes in short strokes and re-aims at the goal after each (the box turns and slides)."""
+
+    task = "push_box"
+    side = "right"
+    finger_half_thickness = 0.017
+
+    def paddle_base(self, contact, rot, along):
+        """Hand-base position that puts the point ``along`` m down the fingers, on the palm side, at ``contact``."""
+        return contact + along * rot[:, 1] + self.finger_half_thickness * rot[:, 0]
+
+    def script(self, env):
+        side = self.side
+        goal = env.placement.context["goal"][:2]
+        r = None
+        for stroke in range(8):
+            box = env.object_pose("box")
+            to_goal = goal - box[:2]
+            dist = np.linalg.norm(to_goal)
+            if dist < 0.03:
+                break
+            d = np.array([*(to_goal / dist), 0.0])
+            yaw = np.arctan2(2 * (box[3] * box[6] + box[4] * box[5]), 1 - 2 * (box[5] ** 2 + box[6] ** 2))
+            c, s = np.cos(yaw), np.sin(yaw)
+            local = np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]])
+            half = min(0.105, abs(local[0]) * 0.105 + abs(local[1]) * 0.08)  # box centre to the face pushed
+            centre_z = box[2] + 0.01
+
+            behind = np.array([*(box[:2] - (half + 0.04) * d[:2]), centre_z])
+            push = min(0.12, dist + 0.005)
+            ahead = np.array([*(box[:2] - half * d[:2] + push * d[:2]), centre_z])
+            if r is None:
+                across = np.cross(d, UP)
+                best = -np.inf
+                for sign in (1.0, -1.0):
+                    for tilt in np.radians([0, 15, 30, 45]):
+                        f = np.cos(tilt) * sign * across - np.sin(tilt) * UP
+                        rot = hand_frame(d, f, side)
+                        for along in (0.12, 0.15, 0.18):
+                            # fingertips (0.21 m down the fingers) at least 1 cm above the table
+                            z = max(centre_z, TABLE_Z + 0.012 + (0.21 - along) * np.sin(tilt))
+                            if z > box[2] + 0.035:
+                                continue
+                            lift = np.array([0.0, 0.0, z - centre_z])
+                            score = min(self.pose_score(side, self.paddle_base(c + lift, rot, along), rot)
+                                        for c in (behind, ahead))
+                            if score > best:
+                                best, r, self._along, self._lift = score, rot, along, lift
+            else:  # keep the finger direction, re-aim the palm along the new push direction
+                r = hand_frame(d, -r[:, 1], side)
+
+            def base_for(contact, rot):
+                return self.paddle_base(contact + self._lift, rot, self._along)
+
+            if stroke == 0 or np.linalg.norm(self.hand_pose(side)[0] - base_for(behind, r)) > 0.03:
+                yield from transit(self, side, (base_for(behind, r), r), hand=HAND_OPEN)
+            yield Waypoint(0.3 + 6.0 * push, {side: (base_for(ahead, r), r)})
+            yield Waypoint(0.3, {side: (base_for(ahead - 0.03 * d, r), r)})  # off the box before moving on
+        p, r = self.hand_pose(side)
+        yield Waypoint(0.6, {side: (p - 0.05 * (-r[:, 0]) + 0.1 * UP, r)})
+
+
+def drawer_front_x(env, name: str = "drawer") -> float:
+    """World x of the bottom drawer's front face (the cabinet faces the robot, -x)."""
+    from .tasks import DRAWER_JOINT_RANGE
+
+    root = env.object_pose(name)[:3]
+    q = env.task_state().joints[f"{name}/bottom_joint"]
+    return float(root[0] - 0.06 - (DRAWER_JOINT_RANGE[1] - q))
+
+
+def _fingertip_frame(expert, side, points, d_options):
+    """The hand frame (fingers along one of ``d_options``, palm down or sideways) that reaches the straight
+    middle fingertip to every point in ``points`` with the most joint margin."""
+    best, best_r = -np.inf, None
+    for f in d_options:
+        f = _unit(f)
+        for normal in (-UP, np.cross(UP, f), -np.cross(UP, f), UP):
+            if np.linalg.norm(np.cross(normal, f)) < 0.5:
+                continue
+            r = hand_frame(normal, f, side)
+            score = min(expert.pose_score(side, np.asarray(p) + FINGERTIP_REACH * r[:, 1], r) for p in points)
+            if score > best:
+                best, best_r = score, r
+    return best_r
+
+
+def fingertip_push(expert: ScriptedExpert, side: str, start, end, duration_s: float, approach: float = 0.04):
+    """Push with straight fingertips from ``start`` to ``end`` (where the middle fingertip goes, world), the
+    fingers pointing along the push (or up to 17 degrees up or down from it, whichever the arm reaches best)."""
+    start, end = np.asarray(start, float), np.asarray(end, float)
+    d = _unit(end - start)
+    r = _fingertip_frame(expert, side, [start - approach * d, end], [d + t * UP for t in (0.0, -0.3, 0.3)])
+    base = lambda p: p + FINGERTIP_REACH * r[:, 1]  # noqa: E731
+    yield from transit(expert, side, (base(start - approach * d), r), hand=HAND_OPEN)
+    yield Waypoint(0.3, {side: (base(start), r)})
+    yield Waypoint(duration_s, {side: (base(end), r)})
+
+
+@register
+class CloseDrawerExpert(ScriptedExpert):
+    """Left hand: fingertips against the open drawer's front (near the left end, where the benchmark's reach
+    point is), pushed in until the drawer is shut."""
+
+    task = "close_drawer"
+
+    def script(self, env):
+        side = "left"
+        root = env.object_pose("drawer")[:3]
+        front = drawer_front_x(env)
+        y, z = root[1] + 0.2, root[2] - 0.08
+        closed_front = root[0] - 0.06
+        yield from fingertip_push(self, side, (front - 0.005, y, z), (closed_front + 0.02, y, z), 1.6)
+        yield Waypoint(0.4)
+        p, r = self.hand_pose(side)
+        yield Waypoint(0.6, {side: (p - 0.08 * -r[:, 1], r)})
+
+
+@register
+class OpenLaptopExpert(ScriptedExpert):
+    """Fingertips slid under the front edge of the lid (it rests 0.088 rad open), then moved along a circle
+    around the hinge so the lid swings up past 80 degrees."""
+
+    task = "open_laptop"
+    radius = 0.17  # where along the lid (from the hinge) the fingertips lift it
+    final_angle = 1.5
+
+    def script(self, env):
+        from .tasks import LAPTOP_JOINT
+
+        root = env.object_pose("laptop")[:3]
+        side = "right" if root[1] < 0 else "left"
+        hinge = root + np.array([0.11, 0.0, 0.016])
+        def under_lid(angle, depth=0.011):
+            # a point on the lid's underside, ``radius`` from the hinge, ``depth`` below it
+            c, s = np.cos(angle), np.sin(angle)
+            return hinge + self.radius * np.array([-c, 0.0, s]) + depth * np.array([-s, 0.0, -c])
+
+        q0 = env.task_state().joints[LAPTOP_JOINT]
+        angles = np.linspace(q0 + 0.05, self.final_angle, 7)
+        start = under_lid(q0, depth=0.012) - np.array([0.05, 0.0, 0.0])
+        forward_down = [np.array([1.0, 0.0, -t]) for t in (0.0, 0.2, 0.4)]
+        r = _fingertip_frame(self, side, [start, under_lid(angles[-1])], forward_down)
+        base = lambda p: np.asarray(p, float) + FINGERTIP_REACH * r[:, 1]  # noqa: E731
+        yield from transit(self, side, (base(start), r), hand=HAND_OPEN)
+        yield Waypoint(0.6, {side: (base(under_lid(q0, depth=0.012)), r)})
+        for a in angles:
+            yield Waypoint(0.35, {side: (base(under_lid(a)), r)})
+        yield Waypoint(0.3)
