@@ -183,3 +183,40 @@ class OpenLaptopExpert(ScriptedExpert):
         for a in angles:
             yield Waypoint(0.35, {side: (base(under_lid(a)), r)})
         yield Waypoint(0.3)
+
+
+@register
+class OpenDrawerExpert(ScriptedExpert):
+    """The hand on the handle's side (the handle sits right of the cabinet's centre, so usually the right hand;
+    success sets every subtask, the left-hand reach flag included), palm down above the handle with the fingers
+    half curled; the fingertips drop into the gap behind the bar, the fingers close on it, and the arm pulls the
+    drawer out."""
+
+    task = "open_drawer"
+    hook_curl = 0.8     # finger curl while hooking in (rad)
+    grip_curl = 1.2     # curl that presses the fingers against the back of the bar
+    pull = 0.24         # m; the drawer travels 0.22
+    drift = -0.07       # m along the bar toward the body's midline while pulling: the arm drifts outward
+
+    def script(self, env):
+        from egovla_description.kinematics import HandKinematics
+
+        root = env.object_pose("drawer")[:3]
+        front = drawer_front_x(env)
+        bar = np.array([front - 0.035, root[1] - 0.122, root[2] - 0.05])  # the handle bar's axis centre
+        side = "right" if bar[1] < 0.0 else "left"
+        outward = -1.0 if side == "right" else 1.0  # +y for the left hand, -y for the right
+        gap_point = bar + np.array([0.0135, 0.0, -0.005])  # between the bar and the drawer front
+        hk = HandKinematics(env.robot, side)
+        hook = (self.hook_curl,) * 4 + (-0.1, 0.0)
+        tip = hk.fingertips(hk.from_active(np.array(hook)))[0][2]  # middle fingertip in the hand frame
+        r = hand_frame(-UP, [1.0, 0.0, 0.0], side)
+        base = gap_point - r @ tip
+        # stage 12 cm in front of the handle (clear of the cabinet), then slide over it and drop in
+        yield Waypoint(1.2, {side: (base + np.array([-0.12, 0.0, 0.04]), r)}, {side: hook}, mode="joint")
+        yield Waypoint(0.6, {side: (base + 0.04 * UP, r)})
+        yield Waypoint(0.6, {side: (base, r)})
+        yield Waypoint(0.5, None, {side: (self.grip_curl,) * 4 + (-0.1, 0.0)})
+        # pull straight back; aim slightly inward along the bar, against the arm's outward drift when it folds
+        yield Waypoint(2.5, {side: (base + np.array([-self.pull, self.drift * outward, 0.0]), r)})
+        yield Waypoint(0.3)
