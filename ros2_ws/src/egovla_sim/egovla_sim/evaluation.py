@@ -41,7 +41,6 @@ def run_rollout(env: BenchmarkEnv, policy: Policy, rollout: Rollout, warmup_step
     t0 = time.perf_counter()
     obs, info = env.reset(seed=seed, visual=(rollout.room, rollout.table), placement_index=rollout.placement_index)
     hold = {n: float(env.data.ctrl[i]) for i, n in enumerate(env.action_names)}
-    frames = []
     writer = None
     if video_path is not None:
         import imageio.v2 as imageio
@@ -58,13 +57,11 @@ def run_rollout(env: BenchmarkEnv, policy: Policy, rollout: Rollout, warmup_step
         terminated = truncated = bool(info["failure"])
         while not (terminated or truncated):
             if writer is not None:
-                writer.append_data(env.render() if not env.options.depth else env.render()[0])
+                writer.append_data(_rgb(env))
             targets = policy.act(env, obs)
             obs, _, terminated, truncated, info = env.step(targets)
         if writer is not None and not info["failure"]:
-            frames.append(env.render() if not env.options.depth else env.render()[0])
-            for f in frames:
-                writer.append_data(f)
+            writer.append_data(_rgb(env))  # the final state
     finally:
         if writer is not None:
             writer.close()
@@ -73,6 +70,10 @@ def run_rollout(env: BenchmarkEnv, policy: Policy, rollout: Rollout, warmup_step
             "failure": info["failure"], "clamped_targets": info["clamped_targets"],
             "non_finite_targets": info["non_finite_targets"], "wall_s": round(time.perf_counter() - t0, 2),
             "video": str(video_path) if video_path else None}
+
+
+def _rgb(env: BenchmarkEnv):
+    return env.render()[0] if env.options.depth else env.render()
 
 
 def evaluate(tasks: list[str], split: str, make_policy: Callable[[str], Policy], out_dir: Path,

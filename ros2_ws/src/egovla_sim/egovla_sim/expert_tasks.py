@@ -60,7 +60,7 @@ class PushBoxExpert(ScriptedExpert):
             c, s = np.cos(yaw), np.sin(yaw)
             local = np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]])
             half = min(0.105, abs(local[0]) * 0.105 + abs(local[1]) * 0.08)  # box centre to the face pushed
-            centre_z = box[2] + 0.01
+            centre_z = box[2] + 0.02  # upper half of the face (the box is 6 cm tall, its root 1 cm below its centre)
 
             behind = np.array([*(box[:2] - (half + 0.04) * d[:2]), centre_z])
             push = min(0.12, dist + 0.005)
@@ -69,13 +69,13 @@ class PushBoxExpert(ScriptedExpert):
                 across = np.cross(d, UP)
                 best = -np.inf
                 for sign in (1.0, -1.0):
-                    for tilt in np.radians([0, 15, 30, 45]):
+                    for tilt in np.radians([0, 10, 20]):
                         f = np.cos(tilt) * sign * across - np.sin(tilt) * UP
                         rot = hand_frame(d, f, side)
                         for along in (0.12, 0.15, 0.18):
                             # fingertips (0.21 m down the fingers) at least 1 cm above the table
-                            z = max(centre_z, TABLE_Z + 0.012 + (0.21 - along) * np.sin(tilt))
-                            if z > box[2] + 0.035:
+                            z = max(centre_z, TABLE_Z + 0.015 + (0.21 - along) * np.sin(tilt))
+                            if z > box[2] + 0.032:
                                 continue
                             lift = np.array([0.0, 0.0, z - centre_z])
                             score = min(self.pose_score(side, self.paddle_base(c + lift, rot, along), rot)
@@ -83,12 +83,13 @@ class PushBoxExpert(ScriptedExpert):
                             if score > best:
                                 best, r, self._along, self._lift = score, rot, along, lift
             else:  # keep the finger direction, re-aim the palm along the new push direction
+                turned = np.degrees(np.arccos(np.clip(-r[:, 0] @ d, -1.0, 1.0)))
                 r = hand_frame(d, -r[:, 1], side)
 
             def base_for(contact, rot):
                 return self.paddle_base(contact + self._lift, rot, self._along)
 
-            if stroke == 0 or np.linalg.norm(self.hand_pose(side)[0] - base_for(behind, r)) > 0.03:
+            if stroke == 0 or turned > 20 or np.linalg.norm(self.hand_pose(side)[0] - base_for(behind, r)) > 0.03:
                 yield from transit(self, side, (base_for(behind, r), r), hand=HAND_OPEN)
             yield Waypoint(0.3 + 6.0 * push, {side: (base_for(ahead, r), r)})
             yield Waypoint(0.3, {side: (base_for(ahead - 0.03 * d, r), r)})  # off the box before moving on
