@@ -38,7 +38,7 @@ def envs():
 def test_every_task_resets_and_rests(envs, name):
     env = envs(name)
     obs, info = env.reset(seed=0, placement_index=4321)
-    assert env.model.opt.timestep == pytest.approx(env.task.physics_dt)
+    assert env.model.opt.timestep == pytest.approx(env.task.physics_dt / env.options.substeps)
     assert info["failure"] is None and not info["success"]
     assert len(env.action_names) == 50  # 12 leg + 14 arm + 24 hand joints, as the benchmark's action
     start = {n: p.copy() for n, p in obs["object_poses"].items()}
@@ -230,7 +230,7 @@ def test_cli_view_info_eval(tmp_path, capsys):
 # --- scripted experts --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("task,placement", [("close_drawer", 6565), ("open_drawer", 6641), ("open_laptop", 2114),
-                                            ("push_box", 5903)])
+                                            ("push_box", 5903), ("stack_can", 9489)])
 def test_scripted_expert_solves_a_placement(task, placement):
     """One full rollout per task that has an expert (the evaluation table in docs/sim_twin.md has the rates)."""
     env = BenchmarkEnv(task)
@@ -264,5 +264,5 @@ def test_expert_joint_moves_reach_their_goal():
 
     assert np.linalg.norm(ee[:3] - goal[0]) < 0.01
     assert np.degrees(np.arccos(np.clip((np.trace(quat_to_matrix(ee[3:]).T @ goal[1]) - 1) / 2, -1, 1))) < 3
-    with pytest.raises(ValueError, match="no scripted expert for task 'stack_can'"):
-        make_policy("scripted", "stack_can")
+    with pytest.raises(ValueError, match="no scripted expert for task 'sort_cans'"):
+        make_policy("scripted", "sort_cans")

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from egovla_description.geometry import quat_to_matrix
+
 from .experts import HAND_OPEN, ScriptedExpert, Waypoint, hand_frame, register
 
 UP = np.array([0.0, 0.0, 1.0])
 TABLE_Z = 1.02
 FINGERTIP_REACH = 0.21  # hand base to the straight middle fingertip, along the fingers (m)
+
+
+def _rotation_between(a, b) -> np.ndarray:
+    """The smallest rotation taking unit vector ``a`` to unit vector ``b``."""
+    a, b = _unit(a), _unit(b)
+    v, c = np.cross(a, b), float(a @ b)
+    if np.linalg.norm(v) < 1e-9:
+        return np.eye(3)
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + k + k @ k / (1.0 + c)
 
 
 def _unit(v):
@@ -17,6 +29,78 @@ def _unit(v):
 
 
 SAFE_Z = 1.30  # hand-base height for transits: everything on the table is below it
+
+# --- cans -----------------------------------------------------------------------------------------------------
+
+HAND_THUMB_OPPOSED = (0.0, 0.0, 0.0, 0.0, 1.3, 0.0)  # flat fingers, thumb swung in front of the palm
+HAND_CAN_GRIP = (1.7, 1.7, 1.7, 1.7, 1.3, 0.5)       # fingers wrapped, thumb pressing (the drives stall on the can)
+# Where the can's axis is in the hand frame when the hand comes down over it: in the pocket between the palm, the
+# straight fingers and the opposed thumb, ~1 cm clear of each. Closing pulls the can toward the wrist, against the
+# palm; the hand slides forward meanwhile so the can does not drag on the table. Measured over 4 placements: the
+# can ends 7-10 deg from upright in the grip here; 1 cm farther along the fingers, 20-30 deg.
+CAN_IN_HAND = {"right": np.array([-0.06, -0.14, 0.0]), "left": np.array([-0.06, -0.14, 0.0])}
+CAN_GRASP_HEIGHT = 0.065  # m above the can's bottom, on its axis, where CAN_IN_HAND is placed
+GRIP_SLIDE = 0.05
+
+
+def can_grasp_pose(expert: ScriptedExpert, side: str, can_root, lift: float = 0.15):
+    """Hand-base pose for grasping an upright can: palm facing the body's midline, fingers level (the finger
+    stack must be parallel to the can), turned about z for the largest joint margin over the grasp, the slide
+    and the lift."""
+    centre = np.asarray(can_root, float) + CAN_GRASP_HEIGHT * UP
+    s = 1.0 if side == "right" else -1.0
+    best, best_score = None, -np.inf
+    for yaw in np.radians([-45, -30, -15, 0, 15, 30]):
+        n = np.array([np.sin(yaw), s * np.cos(yaw), 0.0])
+        f = np.array([np.cos(yaw), -s * np.sin(yaw), 0.0])
+        r = hand_frame(n, f, side)
+        p = centre - r @ CAN_IN_HAND[side]
+        score = min(expert.pose_score(side, q, r) for q in (p, p + GRIP_SLIDE * f, p + GRIP_SLIDE * f + lift * UP))
+        if score > best_score:
+            best, best_score = (p, r), score
+    return best
+
+
+def pick_can(expert: ScriptedExpert, env, side: str, name: str, lift: float = 0.15):
+    """Waypoints that grasp the upright can ``name`` from above with ``side`` and lift it by ``lift``."""
+    p, r = can_grasp_pose(expert, side, env.object_pose(name)[:3], lift)
+    f = -r[:, 1]
+    yield from transit(expert, side, (p + 0.14 * UP, r), hand=HAND_THUMB_OPPOSED)
+    yield Waypoint(0.9, {side: (p, r)})
+    yield Waypoint(0.8, {side: (p + GRIP_SLIDE * f, r)}, {side: HAND_CAN_GRIP})
+    yield Waypoint(0.2)
+    yield Waypoint(1.0, {side: (p + GRIP_SLIDE * f + lift * UP, r)})
+
+
+def place_can(expert: ScriptedExpert, env, side: str, name: str, goal_root, clearance: float = 0.01):
+    """Waypoints that carry the held can ``name`` over ``goal_root``, turn the hand so the can stands upright (the
+    grip leaves it tilted by 20-30 deg), lower it until its bottom is ``clearance`` above the goal, open the hand
+    and back away upward."""
+    goal_root = np.asarray(goal_root, float)
+    p_hand, r_hand = expert.hand_pose(side)
+    in_hand = r_hand.T @ (env.object_pose(name)[:3] - p_hand)  # the can's bottom in the hand frame
+    above = goal_root + 0.09 * UP
+    yield Waypoint(1.2, {side: (above - r_hand @ in_hand, r_hand)}, mode="joint")
+    yield Waypoint(0.2)
+    p_hand, r_hand = expert.hand_pose(side)
+    can = env.object_pose(name)
+    in_hand = r_hand.T @ (can[:3] - p_hand)
+    r_up = _rotation_between(quat_to_matrix(can[3:])[:, 2], UP) @ r_hand
+    yield Waypoint(1.0, {side: (can[:3] - r_up @ in_hand, r_up)})
+    yield Waypoint(0.8, {side: (goal_root + clearance * UP - r_up @ in_hand, r_up)})
+    yield Waypoint(0.5, None, {side: HAND_THUMB_OPPOSED})
+    p_hand, _ = expert.hand_pose(side)
+    yield Waypoint(0.6, {side: (p_hand + 0.14 * UP, r_up)})
+
+
+@register
+class StackCanExpert(ScriptedExpert):
+    task = "stack_can"
+
+    def script(self, env):
+        side = "right"
+        yield from pick_can(self, env, side, "can")
+        yield from place_can(self, env, side, "can", env.object_pose("plate")[:3] + [0.0, 0.0, 0.006])
 
 
 def transit(expert: ScriptedExpert, side: str, pose, hand=None, duration_s: float = 1.2):

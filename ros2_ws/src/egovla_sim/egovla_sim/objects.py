@@ -29,7 +29,7 @@ from .tasks import DRAWER_JOINT_RANGE, LAPTOP_JOINT_RANGE, ObjectSpec
 # Contact parameters of objects (the robot keeps its own class): elliptic friction cones with torsional
 # friction (condim 4) so a pinch grasp resists twisting; slightly stiff contacts so light objects do not sink.
 OBJECT_FRICTION = "1.2 0.01 0.0002"
-OBJECT_SOLREF = "0.02 1"
+OBJECT_SOLREF = "0.01 1"  # contact time constant: >= 2 MuJoCo steps (EnvOptions.substeps)
 OBJECT_SOLIMP = "0.95 0.99 0.001"
 VISUAL_GROUP = "2"
 
