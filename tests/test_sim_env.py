@@ -266,3 +266,21 @@ def test_expert_joint_moves_reach_their_goal():
     assert np.degrees(np.arccos(np.clip((np.trace(quat_to_matrix(ee[3:]).T @ goal[1]) - 1) / 2, -1, 1))) < 3
     with pytest.raises(ValueError, match="no scripted expert for task 'sort_cans'"):
         make_policy("scripted", "sort_cans")
+
+
+def test_a_rollout_does_not_depend_on_the_rollouts_before_it():
+    env = BenchmarkEnv("close_drawer")
+    policy = make_policy("scripted", "close_drawer")
+    a = Rollout(task="close_drawer", room=1, table=1, episode=0, trial=0, placement_index=6565)
+    b = Rollout(task="close_drawer", room=2, table=1, episode=0, trial=1, placement_index=17)
+    first = run_rollout(env, policy, a, warmup_steps=5)
+    run_rollout(env, policy, b, warmup_steps=5)
+    again = run_rollout(env, policy, a, warmup_steps=5)
+    final_a = env.data.qpos.copy()
+    env.close()
+    for key in ("success", "steps", "subtasks", "progress"):
+        assert first[key] == again[key]
+    fresh = BenchmarkEnv("close_drawer")
+    run_rollout(fresh, make_policy("scripted", "close_drawer"), a, warmup_steps=5)
+    assert np.array_equal(fresh.data.qpos, final_a)  # bit-identical to a fresh environment and policy
+    fresh.close()

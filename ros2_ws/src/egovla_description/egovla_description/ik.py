@@ -138,6 +138,11 @@ class ArmIK:
         self._inv_zone = 1.0 / self.config.limit_zone_rad
         self._rng = np.random.default_rng(self.config.seed)
 
+    def reseed(self, seed: int | None = None):
+        """Restart the random restarts' sequence (``config.seed`` by default), so results do not depend on what
+        was solved before (e.g. per episode)."""
+        self._rng = np.random.default_rng(self.config.seed if seed is None else seed)
+
     # -- helpers --------------------------------------------------------------------------------------------
     def forward(self, q: np.ndarray) -> np.ndarray:
         """End-effector pose (4x4) in the arm base frame at arm configuration ``q``."""
@@ -317,6 +322,11 @@ class DualArmIK:
         self.robot = robot or load_robot()
         self.config = config or IKConfig()
         self.arms = {s: ArmIK(self.robot, s, self.config, nominal) for s in self.robot.sides}
+
+    def reseed(self, seed: int | None = None):
+        """Reseed every arm's random restarts (see ``ArmIK.reseed``)."""
+        for arm in self.arms.values():
+            arm.reseed(seed)
 
     def solve(self, targets: Mapping[str, np.ndarray], current: Mapping[str, float], frame: str = "torso",
               mode: str = "converge") -> DualArmIKResult:

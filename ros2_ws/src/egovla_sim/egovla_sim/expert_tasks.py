@@ -243,7 +243,7 @@ class OpenLaptopExpert(ScriptedExpert):
     around the hinge so the lid swings up past 80 degrees."""
 
     task = "open_laptop"
-    radius = 0.17  # where along the lid (from the hinge) the fingertips lift it
+    radius = 0.19  # where along the lid (from the hinge) the fingertips lift it
     final_angle = 1.5
 
     def script(self, env):
@@ -278,8 +278,8 @@ class OpenDrawerExpert(ScriptedExpert):
     drawer out."""
 
     task = "open_drawer"
-    hook_curl = 0.8     # finger curl while hooking in (rad)
-    grip_curl = 1.2     # curl that presses the fingers against the back of the bar
+    hook_curl = 0.9     # finger curl while hooking in (rad)
+    grip_curl = 1.0     # curl that presses the fingers against the back of the bar
     pull = 0.24         # m; the drawer travels 0.22
     drift = -0.07       # m along the bar toward the body's midline while pulling: the arm drifts outward
 

@@ -96,6 +96,7 @@ class ScriptedExpert:
             self._ik_track = DualArmIK(env.robot, IKConfig(restarts=0, max_iterations=30))
             self._robot = env.robot
             self._hands = {s: HandKinematics(env.robot, s) for s in SIDES}
+        self._ik.reseed()  # an episode's result must not depend on the episodes before it
         tb = env.model.body(env.robot.side("left").arm_base_link).id
         self._torso_p = env.data.xpos[tb].copy()
         self._torso_r = env.data.xmat[tb].reshape(3, 3).copy()
