@@ -80,7 +80,7 @@ def place_can(expert: ScriptedExpert, env, side: str, name: str, goal_root, clea
     p_hand, r_hand = expert.hand_pose(side)
     in_hand = r_hand.T @ (env.object_pose(name)[:3] - p_hand)  # the can's bottom in the hand frame
     above = goal_root + 0.09 * UP
-    yield Waypoint(1.2, {side: (above - r_hand @ in_hand, r_hand)}, mode="joint")
+    yield Waypoint(2.0, {side: (above - r_hand @ in_hand, r_hand)}, mode="joint")
     yield Waypoint(0.2)
     p_hand, r_hand = expert.hand_pose(side)
     can = env.object_pose(name)
