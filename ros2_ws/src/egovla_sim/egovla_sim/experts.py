@@ -131,7 +131,7 @@ class ScriptedExpert:
                      else start_hand[s] for s in SIDES}
         n = max(1, int(round(wp.duration_s * 30)))
         plan = {"n": n, "k": 0, "p0": start_pose, "p1": goal_pose, "h0": start_hand, "h1": goal_hand,
-                "mode": wp.mode}
+                "mode": wp.mode, "held": set()}
         if wp.mode == "joint":
             goals = {side: self._torso_target(*goal_pose[side]) for side in SIDES if (wp.pose or {}).get(side)}
             result = self.solve_ik(goals)
@@ -195,11 +195,15 @@ class ScriptedExpert:
             targets = {}
             for side in SIDES:
                 (p0, r0), (p1, r1) = wp["p0"][side], wp["p1"][side]
+                if p0 is p1 and r0 is r1 and side in wp["held"]:
+                    continue  # this hand holds still: its arm targets are already solved
                 p = p0 + (p1 - p0) * s
                 r = _slerp(r0, r1, s)
                 self._pose[side] = (p, r)
                 targets[side] = self._torso_target(p, r)
-            self._targets.update(self._ik_track.solve(targets, self._targets, frame="torso").positions)
+            if targets:
+                self._targets.update(self._ik_track.solve(targets, self._targets, frame="torso").positions)
+            wp["held"].update(s_ for s_ in SIDES if s_ not in targets or wp["p0"][s_][0] is wp["p1"][s_][0])
         for side in SIDES:
             hk = self._hands[side]
             self._targets.update(zip(hk.joint_names, hk.from_active(self._hand[side]).tolist()))
