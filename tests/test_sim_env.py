@@ -38,7 +38,7 @@ def envs():
 def test_every_task_resets_and_rests(envs, name):
     env = envs(name)
     obs, info = env.reset(seed=0, placement_index=4321)
-    assert env.model.opt.timestep == pytest.approx(env.task.physics_dt / env.options.substeps)
+    assert env.model.opt.timestep == pytest.approx(env.task.physics_dt / env.options.substeps_for(env.task))
     assert info["failure"] is None and not info["success"]
     assert len(env.action_names) == 50  # 12 leg + 14 arm + 24 hand joints, as the benchmark's action
     start = {n: p.copy() for n, p in obs["object_poses"].items()}
@@ -230,7 +230,7 @@ def test_cli_view_info_eval(tmp_path, capsys):
 # --- scripted experts --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("task,placement", [("close_drawer", 6565), ("open_drawer", 6641), ("open_laptop", 2114),
-                                            ("push_box", 5903), ("stack_can", 9489)])
+                                            ("push_box", 5903), ("stack_can", 9489), ("insert_cans", 5946)])
 def test_scripted_expert_solves_a_placement(task, placement):
     """One full rollout per task that has an expert (the evaluation table in docs/sim_twin.md has the rates)."""
     env = BenchmarkEnv(task)
@@ -284,3 +284,16 @@ def test_a_rollout_does_not_depend_on_the_rollouts_before_it():
     run_rollout(fresh, make_policy("scripted", "close_drawer"), a, warmup_steps=5)
     assert np.array_equal(fresh.data.qpos, final_a)  # bit-identical to a fresh environment and policy
     fresh.close()
+
+
+def test_physics_step_options():
+    hold_task = BenchmarkEnv("stack_can")
+    push = BenchmarkEnv("push_box")
+    # objects held in a hand need the finer MuJoCo step (see EnvOptions)
+    assert hold_task.model.opt.timestep == pytest.approx(1 / 480) and push.model.opt.timestep == pytest.approx(1 / 240)
+    hold_task.close()
+    push.close()
+    with pytest.raises(ValueError, match="under two MuJoCo steps"):
+        BenchmarkEnv("push_box", options=EnvOptions(substeps=1, contact_time_constant_s=0.01))
+    with pytest.raises(ValueError, match="substeps must be >= 1"):
+        BenchmarkEnv("push_box", options=EnvOptions(substeps=0))

@@ -305,3 +305,45 @@ class OpenDrawerExpert(ScriptedExpert):
         # pull straight back; aim slightly inward along the bar, against the arm's outward drift when it folds
         yield Waypoint(2.5, {side: (base + np.array([-self.pull, self.drift * outward, 0.0]), r)})
         yield Waypoint(0.3)
+
+
+def in_parallel(*scripts):
+    """Run per-hand waypoint scripts side by side: the k-th waypoints of each are merged into one (the longer
+    duration; each hand keeps its own pose and closure). Waypoints of different modes run one after the other."""
+    from itertools import zip_longest
+
+    for group in zip_longest(*scripts):
+        group = [w for w in group if w is not None]
+        if len({w.mode for w in group}) > 1:
+            yield from group
+            continue
+        pose, hand = {}, {}
+        for w in group:
+            pose.update(w.pose or {})
+            hand.update(w.hand or {})
+        yield Waypoint(max(w.duration_s for w in group), pose or None, hand or None, mode=group[0].mode)
+
+
+# Tray slots for each hand's can (the tray spans x 0.32..0.64, y -0.1..0.1 with 3 x 2 slots): the front slot on
+# the right, the middle one on the left. Not side by side: the second hand's thumb, on the midline side of its can,
+# would land on the first can.
+TRAY_SLOT = {"right": np.array([0.32 + 0.16 / 3, -0.05]), "left": np.array([0.48, 0.05])}
+TRAY_FLOOR_Z = 1.05
+
+
+@register
+class InsertCansExpert(ScriptedExpert):
+    """Both hands pick their cans at once; then one after the other (the hands would collide over the tray)
+    lowers its can into the nearest slot and releases it just above the slot floor."""
+
+    task = "insert_cans"
+    cans = {"right": "can_fanta_1", "left": "can_fanta_2"}
+
+    def script(self, env):
+        yield from in_parallel(*(pick_can(self, env, side, name) for side, name in self.cans.items()))
+        for side, name in self.cans.items():
+            goal = np.array([*TRAY_SLOT[side], TRAY_FLOOR_Z])
+            yield from place_can(self, env, side, name, goal, clearance=0.012)
+            p, r = self.hand_pose(side)  # clear the tray for the other hand
+            outward = np.array([-0.05, -0.15 if side == "right" else 0.15, 0.0])
+            yield Waypoint(0.5, {side: (p + outward, r)})

@@ -29,7 +29,6 @@ from .tasks import DRAWER_JOINT_RANGE, LAPTOP_JOINT_RANGE, ObjectSpec
 # Contact parameters of objects (the robot keeps its own class): elliptic friction cones with torsional
 # friction (condim 4) so a pinch grasp resists twisting; slightly stiff contacts so light objects do not sink.
 OBJECT_FRICTION = "1.2 0.01 0.0002"
-OBJECT_SOLREF = "0.01 1"  # contact time constant: >= 2 MuJoCo steps (EnvOptions.substeps)
 OBJECT_SOLIMP = "0.95 0.99 0.001"
 VISUAL_GROUP = "2"
 
@@ -185,9 +184,9 @@ def _m(name):
     return f"obj_{name}"
 
 
-def add_object_defaults(default: ET.Element):
+def add_object_defaults(default: ET.Element, solref: str):
     cls = ET.SubElement(default, "default", {"class": "object"})
-    ET.SubElement(cls, "geom", condim="4", friction=OBJECT_FRICTION, solref=OBJECT_SOLREF, solimp=OBJECT_SOLIMP)
+    ET.SubElement(cls, "geom", condim="4", friction=OBJECT_FRICTION, solref=solref, solimp=OBJECT_SOLIMP)
 
 
 # --- assets ------------------------------------------------------------------------------------------------
