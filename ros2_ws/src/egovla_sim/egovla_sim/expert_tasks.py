@@ -43,11 +43,12 @@ CAN_GRASP_HEIGHT = 0.065  # m above the can's bottom, on its axis, where CAN_IN_
 GRIP_SLIDE = 0.05
 
 
-def can_grasp_pose(expert: ScriptedExpert, side: str, can_root, lift: float = 0.15):
+def can_grasp_pose(expert: ScriptedExpert, side: str, can_root, lift: float = 0.15,
+                   height: float = CAN_GRASP_HEIGHT):
     """Hand-base pose for grasping an upright can: palm facing the body's midline, fingers level (the finger
     stack must be parallel to the can), turned about z for the largest joint margin over the grasp, the slide
     and the lift."""
-    centre = np.asarray(can_root, float) + CAN_GRASP_HEIGHT * UP
+    centre = np.asarray(can_root, float) + height * UP
     s = 1.0 if side == "right" else -1.0
     best, best_score = None, -np.inf
     for yaw in np.radians([-45, -30, -15, 0, 15, 30]):
@@ -61,9 +62,11 @@ def can_grasp_pose(expert: ScriptedExpert, side: str, can_root, lift: float = 0.
     return best
 
 
-def pick_can(expert: ScriptedExpert, env, side: str, name: str, lift: float = 0.15):
-    """Waypoints that grasp the upright can ``name`` from above with ``side`` and lift it by ``lift``."""
-    p, r = can_grasp_pose(expert, side, env.object_pose(name)[:3], lift)
+def pick_can(expert: ScriptedExpert, env, side: str, name: str, lift: float = 0.15,
+             height: float = CAN_GRASP_HEIGHT):
+    """Waypoints that grasp the upright can ``name`` from above with ``side`` (the grip centred ``height`` above
+    the can's bottom) and lift it by ``lift``."""
+    p, r = can_grasp_pose(expert, side, env.object_pose(name)[:3], lift, height)
     f = -r[:, 1]
     yield from transit(expert, side, (p + 0.14 * UP, r), hand=HAND_THUMB_OPPOSED)
     yield Waypoint(0.9, {side: (p, r)})
@@ -347,3 +350,24 @@ class InsertCansExpert(ScriptedExpert):
             p, r = self.hand_pose(side)  # clear the tray for the other hand
             outward = np.array([-0.05, -0.15 if side == "right" else 0.15, 0.0])
             yield Waypoint(0.5, {side: (p + outward, r)})
+
+
+@register
+class UnloadCansExpert(ScriptedExpert):
+    """Both hands at once: each grips its can above the slot walls, lifts it clear of the tray and sets it down
+    on the table beside the tray, on its own side."""
+
+    task = "unload_cans"
+    cans = {"right": "can_fanta_1", "left": "can_fanta_2"}
+    grip_height = 0.09  # the slot walls reach 5 cm above the can's bottom: grip high so the fingers clear them
+
+    def script(self, env):
+        yield from in_parallel(*(pick_can(self, env, side, name, lift=0.16, height=self.grip_height)
+                                 for side, name in self.cans.items()))
+        lo, hi = env.placement.context["box_lower"], env.placement.context["box_upper"]
+        goals = {}
+        for side, name in self.cans.items():
+            x = env.placement.poses[name][0]
+            y = lo[1] - 0.12 if side == "right" else hi[1] + 0.12
+            goals[side] = np.array([x, y, TABLE_Z])
+        yield from in_parallel(*(place_can(self, env, side, name, goals[side]) for side, name in self.cans.items()))
