@@ -343,13 +343,18 @@ class InsertCansExpert(ScriptedExpert):
     cans = {"right": "can_fanta_1", "left": "can_fanta_2"}
 
     def script(self, env):
-        yield from in_parallel(*(pick_can(self, env, side, name) for side, name in self.cans.items()))
-        for side, name in self.cans.items():
-            goal = np.array([*TRAY_SLOT[side], TRAY_FLOOR_Z])
-            yield from place_can(self, env, side, name, goal, clearance=0.012)
-            p, r = self.hand_pose(side)  # clear the tray for the other hand
-            outward = np.array([-0.05, -0.15 if side == "right" else 0.15, 0.0])
-            yield Waypoint(0.5, {side: (p + outward, r)})
+        yield from insert_cans(self, env, self.cans)
+
+
+def insert_cans(expert: ScriptedExpert, env, cans: dict):
+    """Both hands pick their cans at once, then each in turn lowers its can into its slot and moves aside."""
+    yield from in_parallel(*(pick_can(expert, env, side, name) for side, name in cans.items()))
+    for side, name in cans.items():
+        goal = np.array([*TRAY_SLOT[side], TRAY_FLOOR_Z])
+        yield from place_can(expert, env, side, name, goal, clearance=0.012)
+        p, r = expert.hand_pose(side)  # clear the tray for the other hand
+        outward = np.array([-0.05, -0.15 if side == "right" else 0.15, 0.0])
+        yield Waypoint(0.5, {side: (p + outward, r)})
 
 
 @register
@@ -362,12 +367,32 @@ class UnloadCansExpert(ScriptedExpert):
     grip_height = 0.09  # the slot walls reach 5 cm above the can's bottom: grip high so the fingers clear them
 
     def script(self, env):
-        yield from in_parallel(*(pick_can(self, env, side, name, lift=0.16, height=self.grip_height)
-                                 for side, name in self.cans.items()))
         lo, hi = env.placement.context["box_lower"], env.placement.context["box_upper"]
-        goals = {}
-        for side, name in self.cans.items():
-            x = env.placement.poses[name][0]
-            y = lo[1] - 0.12 if side == "right" else hi[1] + 0.12
-            goals[side] = np.array([x, y, TABLE_Z])
-        yield from in_parallel(*(place_can(self, env, side, name, goals[side]) for side, name in self.cans.items()))
+        yield from unload_cans(self, env, self.cans, lo, hi, self.grip_height)
+
+
+def unload_cans(expert: ScriptedExpert, env, cans: dict, box_lower, box_upper, grip_height: float = 0.09):
+    """Both hands grip their cans high (clear of the slot walls), lift them out and set them down beside the box
+    ``box_lower``..``box_upper`` (xy), each on its own side."""
+    yield from in_parallel(*(pick_can(expert, env, side, name, lift=0.16, height=grip_height)
+                             for side, name in cans.items()))
+    goals = {}
+    for side, name in cans.items():
+        x = env.object_pose(name)[0]
+        y = box_lower[1] - 0.12 if side == "right" else box_upper[1] + 0.12
+        goals[side] = np.array([x, y, TABLE_Z])
+    yield from in_parallel(*(place_can(expert, env, side, name, goals[side]) for side, name in cans.items()))
+
+
+@register
+class InsertAndUnloadCansExpert(ScriptedExpert):
+    """Insert-Cans, then Unload-Cans with the same hands."""
+
+    task = "insert_and_unload_cans"
+    cans = {"right": "can_fanta_1", "left": "can_fanta_2"}
+
+    def script(self, env):
+        from .tasks import CONTAINER_XY_LOWER, CONTAINER_XY_UPPER
+
+        yield from insert_cans(self, env, self.cans)
+        yield from unload_cans(self, env, self.cans, CONTAINER_XY_LOWER, CONTAINER_XY_UPPER)
