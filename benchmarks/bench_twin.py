@@ -20,7 +20,7 @@ class _Sweep:
     name = "sweep"
 
     def reset(self, env):
-        self.hold = {n: float(env.data.ctrl[i]) for i, n in enumerate(env.action_names)}
+        self.hold = env.current_targets()
         self.arm = [n for n in env.action_names if "shoulder_pitch" in n or "elbow_pitch" in n]
         self.t = 0
 

@@ -16,10 +16,6 @@ from egovla_sim.tasks import DRAWER_JOINT_RANGE, LAPTOP_JOINT_RANGE, TASKS, Roll
 NO_SETTLE = EnvOptions(settle_s=0.0)
 
 
-def _hold(env):
-    return {n: float(env.data.ctrl[i]) for i, n in enumerate(env.action_names)}
-
-
 @pytest.fixture(scope="module")
 def envs():
     made = {}
@@ -42,7 +38,7 @@ def test_every_task_resets_and_rests(envs, name):
     assert info["failure"] is None and not info["success"]
     assert len(env.action_names) == 50  # 12 leg + 14 arm + 24 hand joints, as the benchmark's action
     start = {n: p.copy() for n, p in obs["object_poses"].items()}
-    hold = _hold(env)
+    hold = env.current_targets()
     for _ in range(45):
         obs, _, terminated, truncated, info = env.step(hold)
     assert info["failure"] is None and not terminated and not truncated
@@ -75,7 +71,7 @@ def test_predicates_read_the_simulated_state(envs):
     qadr = env.model.jnt_qposadr[env.model.body("can").jntadr[0]]
     env.data.qpos[qadr:qadr + 3] = plate[:3] + [0.0, 0.0, 0.01]  # drop the can onto the saucer (test only)
     env.data.qvel[:] = 0
-    _, reward, terminated, _, info = env.step(_hold(env))
+    _, reward, terminated, _, info = env.step(env.current_targets())
     assert info["success"] and terminated and reward == 1.0
     assert info["progress"] == 1.0
 
@@ -83,14 +79,14 @@ def test_predicates_read_the_simulated_state(envs):
     env.reset(placement_index=100)
     assert env.task_state().joints["drawer/bottom_joint"] == pytest.approx(DRAWER_JOINT_RANGE[1], abs=1e-3)
     env.data.qpos[env.model.joint("drawer/bottom_joint").qposadr[0]] = DRAWER_JOINT_RANGE[0]
-    _, _, terminated, _, info = env.step(_hold(env))
+    _, _, terminated, _, info = env.step(env.current_targets())
     assert info["success"] and info["subtasks"]["move_door_success"] == 1.0
 
     env = envs("open_laptop")
     env.reset(placement_index=100)
     assert env.task_state().joints["laptop/hinge"] == pytest.approx(0.088, abs=0.02)
     env.data.qpos[env.model.joint("laptop/hinge").qposadr[0]] = 0.75 * LAPTOP_JOINT_RANGE[1]
-    _, _, _, _, info = env.step(_hold(env))
+    _, _, _, _, info = env.step(env.current_targets())
     assert info["success"]
 
 
@@ -103,7 +99,7 @@ def test_drawer_is_a_real_slide(envs):
     body = env.model.body("drawer/bottom").id
     for _ in range(15):
         env.data.xfrc_applied[body] = [60.0, 0, 0, 0, 0, 0]
-        env.step(_hold(env))
+        env.step(env.current_targets())
     env.data.xfrc_applied[body] = 0
     q1 = env.task_state().joints["drawer/bottom_joint"]
     assert q1 > q0 + 0.05
@@ -113,7 +109,7 @@ def test_drawer_is_a_real_slide(envs):
 def test_bad_targets_are_contained(envs):
     env = envs("push_box")
     env.reset(placement_index=5)
-    hold = _hold(env)
+    hold = env.current_targets()
     name = "right_elbow_pitch_joint"
     i = env.action_names.index(name)
     lo, hi = env.model.actuator_ctrlrange[i]
@@ -137,20 +133,20 @@ def test_divergence_ends_the_episode_with_a_reason(envs):
     env = envs("push_box")
     env.reset(placement_index=5)
     env.data.qvel[env.model.jnt_dofadr[env.model.body("box").jntadr[0]]] = 1e6
-    obs, reward, terminated, truncated, info = env.step(_hold(env))
+    obs, reward, terminated, truncated, info = env.step(env.current_targets())
     assert terminated and not truncated and reward == 0.0
     assert info["failure"].startswith("diverged") and not info["success"]
     with pytest.raises(RuntimeError, match="reset"):
-        env.step(_hold(env))
+        env.step(env.current_targets())
     env.reset(placement_index=5)  # and a reset recovers
-    assert env.step(_hold(env))[4]["failure"] is None
+    assert env.step(env.current_targets())[4]["failure"] is None
 
 
 def _rollout_qpos(seed: int) -> np.ndarray:
     env = BenchmarkEnv("insert_cans", options=NO_SETTLE)
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    hold = _hold(env)
+    hold = env.current_targets()
     arm = [n for n in env.action_names if "shoulder" in n or "elbow" in n]
     for t in range(300):
         targets = dict(hold)

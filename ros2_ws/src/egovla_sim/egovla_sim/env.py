@@ -228,8 +228,9 @@ class BenchmarkEnv:
         self.tracker = self.task.tracker(self.placement)
         self.counters = {"clamped_targets": 0, "non_finite_targets": 0}
         self.failure = None
-        self.flags = self.tracker.update(self.task_state())
-        return self.observe(), self._info()
+        state = self.task_state()
+        self.flags = self.tracker.update(state)
+        return self.observe(state), self._info()
 
     def _resolve_penetration(self, iterations: int = 30):
         """Lift free objects that start inside something (the table, a container, each other)."""
@@ -264,12 +265,14 @@ class BenchmarkEnv:
         elif np.abs(d.qvel).max() > MAX_SPEED:
             j = int(np.argmax(np.abs(d.qvel)))
             self.failure = f"diverged: velocity {abs(d.qvel[j]):.0f} at dof {j} exceeds {MAX_SPEED:.0f}"
+        state = None
         if self.failure is None:
-            self.flags = self.tracker.update(self.task_state())
+            state = self.task_state()
+            self.flags = self.tracker.update(state)
         success = self.failure is None and self.flags.success
         terminated = success or self.failure is not None
         truncated = not terminated and self.steps >= self.task.horizon
-        return self.observe() if self.failure is None else {}, float(success), terminated, truncated, self._info()
+        return self.observe(state) if self.failure is None else {}, float(success), terminated, truncated, self._info()
 
     def set_targets(self, targets):
         ctrl = self.data.ctrl
@@ -311,19 +314,24 @@ class BenchmarkEnv:
                          joints={n: float(self.data.qpos[a]) for n, a in self._object_joints.items()},
                          fingertips={s: self.fingertips(s) for s in ("left", "right")})
 
+    def current_targets(self) -> dict[str, float]:
+        """The joint targets in force, by name (what holding still means)."""
+        return dict(zip(self.action_names, self.data.ctrl.tolist()))
+
     def joint_positions(self) -> dict[str, float]:
         return dict(zip(self.robot_joint_names, self.data.qpos[self._robot_qpos].tolist()))
 
-    def observe(self) -> dict:
-        """The benchmark's observation (state part): joints, end effectors, fingertips, objects, task flags."""
+    def observe(self, state: TaskState | None = None) -> dict:
+        """The benchmark's observation (state part): joints, end effectors, fingertips, objects, task flags.
+        ``state`` is this instant's ``task_state()`` when the caller already has it."""
         d = self.data
+        state = state or self.task_state()
         return {
             "qpos": d.qpos[self._robot_qpos].copy(), "qvel": d.qvel[self._robot_dof].copy(),
             "joint_names": self.robot_joint_names,
             "left_ee_pose": self.ee_pose("left"), "right_ee_pose": self.ee_pose("right"),
-            "left_finger_tip_pos": self.fingertips("left"), "right_finger_tip_pos": self.fingertips("right"),
-            "object_poses": {n: self.object_pose(n) for n in self._objects},
-            "object_joints": {n: float(d.qpos[a]) for n, a in self._object_joints.items()},
+            "left_finger_tip_pos": state.fingertips["left"], "right_finger_tip_pos": state.fingertips["right"],
+            "object_poses": state.poses, "object_joints": state.joints,
             "success": bool(self.flags.success), **{k: v for k, v in self.flags.subtasks.items()},
             "time_s": self.steps / 30.0,
         }

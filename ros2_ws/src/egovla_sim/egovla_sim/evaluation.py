@@ -40,7 +40,7 @@ def run_rollout(env: BenchmarkEnv, policy: Policy, rollout: Rollout, warmup_step
     """One rollout; returns its record."""
     t0 = time.perf_counter()
     obs, info = env.reset(seed=seed, visual=(rollout.room, rollout.table), placement_index=rollout.placement_index)
-    hold = {n: float(env.data.ctrl[i]) for i, n in enumerate(env.action_names)}
+    hold = env.current_targets()
     writer = None
     if video_path is not None:
         import imageio.v2 as imageio

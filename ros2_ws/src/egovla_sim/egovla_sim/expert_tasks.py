@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from egovla_description.geometry import quat_to_matrix
+from egovla_description.geometry import axis_angle_to_matrix, quat_to_matrix
 
 from .experts import HAND_OPEN, ScriptedExpert, Waypoint, hand_frame, register
 
@@ -14,13 +14,13 @@ FINGERTIP_REACH = 0.21  # hand base to the straight middle fingertip, along the 
 
 
 def _rotation_between(a, b) -> np.ndarray:
-    """The smallest rotation taking unit vector ``a`` to unit vector ``b``."""
+    """The smallest rotation taking direction ``a`` to direction ``b`` (not opposite ones)."""
     a, b = _unit(a), _unit(b)
-    v, c = np.cross(a, b), float(a @ b)
-    if np.linalg.norm(v) < 1e-9:
+    axis = np.cross(a, b)
+    sin = np.linalg.norm(axis)
+    if sin < 1e-9:
         return np.eye(3)
-    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + k + k @ k / (1.0 + c)
+    return axis_angle_to_matrix(axis / sin * np.arctan2(sin, float(a @ b)))
 
 
 def _unit(v):

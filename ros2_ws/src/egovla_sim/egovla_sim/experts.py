@@ -15,12 +15,13 @@ face and the direction the fingers should point.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from egovla_description.geometry import matrix_to_quat, quat_to_matrix
+from egovla_description.geometry import axis_angle_to_matrix, matrix_to_axis_angle, quat_to_matrix
 from egovla_description.ik import DualArmIK, IKConfig
 from egovla_description.kinematics import HandKinematics
 
@@ -67,18 +68,11 @@ def _min_jerk(s: float) -> float:
 
 
 def _slerp(r0: np.ndarray, r1: np.ndarray, s: float) -> np.ndarray:
-    q0, q1 = matrix_to_quat(r0), matrix_to_quat(r1)
-    if q0 @ q1 < 0:
-        q1 = -q1
-    dot = min(1.0, float(q0 @ q1))
-    theta = np.arccos(dot)
-    if theta < 1e-6:
-        return r1
-    q = (np.sin((1 - s) * theta) * q0 + np.sin(s * theta) * q1) / np.sin(theta)
-    return quat_to_matrix(q / np.linalg.norm(q))
+    """The rotation a fraction ``s`` of the way along the geodesic from ``r0`` to ``r1``."""
+    return r0 @ axis_angle_to_matrix(s * matrix_to_axis_angle(r0.T @ r1))
 
 
-class ScriptedExpert:
+class ScriptedExpert(ABC):
     """Base class: subclasses implement ``script(env)`` yielding ``Waypoint``s."""
 
     name = "scripted"
@@ -100,7 +94,7 @@ class ScriptedExpert:
         tb = env.model.body(env.robot.side("left").arm_base_link).id
         self._torso_p = env.data.xpos[tb].copy()
         self._torso_r = env.data.xmat[tb].reshape(3, 3).copy()
-        self._targets = {n: float(env.data.ctrl[i]) for i, n in enumerate(env.action_names)}
+        self._targets = env.current_targets()
         self._pose = {}
         for s in SIDES:
             e = env.ee_pose(s)
@@ -131,7 +125,7 @@ class ScriptedExpert:
                      else start_hand[s] for s in SIDES}
         n = max(1, int(round(wp.duration_s * 30)))
         plan = {"n": n, "k": 0, "p0": start_pose, "p1": goal_pose, "h0": start_hand, "h1": goal_hand,
-                "mode": wp.mode, "held": set()}
+                "mode": wp.mode, "moving": [s for s in SIDES if (wp.pose or {}).get(s)]}
         if wp.mode == "joint":
             goals = {side: self._torso_target(*goal_pose[side]) for side in SIDES if (wp.pose or {}).get(side)}
             result = self.solve_ik(goals)
@@ -163,17 +157,10 @@ class ScriptedExpert:
         s = res.sides[side]
         return self.joint_margin(res.positions) if res.all_reachable else -10.0 - s.position_error_m - 0.1 * s.rotation_error_rad
 
-    def solve_ik(self, goals: dict, seeds=()):
-        """IK for hand-base goals (torso frame), warm-started from the current targets and any extra seeds;
-        the first reachable solution wins (else the one from the current targets)."""
-        first = self._ik.solve(goals, self._targets, frame="torso")
-        if first.all_reachable:
-            return first
-        for seed in seeds:
-            r = self._ik.solve(goals, {**self._targets, **seed}, frame="torso")
-            if r.all_reachable:
-                return r
-        return first
+    def solve_ik(self, goals: dict):
+        """IK for hand-base goals (torso frame), warm-started from the current targets (with the solver's
+        restarts when that start does not converge)."""
+        return self._ik.solve(goals, self._targets, frame="torso")
 
     def act(self, env: BenchmarkEnv, obs: dict) -> dict[str, float]:
         if self._done:
@@ -192,25 +179,24 @@ class ScriptedExpert:
             if wp["k"] == wp["n"]:
                 self._pose.update(wp["p1"])
         else:
+            # A hand without a goal in this waypoint holds still: its arm is solved once, on the first step.
             targets = {}
-            for side in SIDES:
+            for side in SIDES if wp["k"] == 1 else wp["moving"]:
                 (p0, r0), (p1, r1) = wp["p0"][side], wp["p1"][side]
-                if p0 is p1 and r0 is r1 and side in wp["held"]:
-                    continue  # this hand holds still: its arm targets are already solved
                 p = p0 + (p1 - p0) * s
                 r = _slerp(r0, r1, s)
                 self._pose[side] = (p, r)
                 targets[side] = self._torso_target(p, r)
             if targets:
                 self._targets.update(self._ik_track.solve(targets, self._targets, frame="torso").positions)
-            wp["held"].update(s_ for s_ in SIDES if s_ not in targets or wp["p0"][s_][0] is wp["p1"][s_][0])
         for side in SIDES:
             hk = self._hands[side]
             self._targets.update(zip(hk.joint_names, hk.from_active(self._hand[side]).tolist()))
         return self._targets
 
+    @abstractmethod
     def script(self, env: BenchmarkEnv) -> Iterator[Waypoint]:
-        raise NotImplementedError
+        """The task's waypoints, each computed when it is reached."""
 
 
 def register(cls):
@@ -224,7 +210,7 @@ class HoldPolicy:
     name = "hold"
 
     def reset(self, env: BenchmarkEnv) -> None:
-        self._hold = {n: float(env.data.ctrl[i]) for i, n in enumerate(env.action_names)}
+        self._hold = env.current_targets()
 
     def act(self, env: BenchmarkEnv, obs: dict) -> dict[str, float]:
         return self._hold
