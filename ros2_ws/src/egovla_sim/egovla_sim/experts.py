@@ -216,9 +216,16 @@ class HoldPolicy:
         return self._hold
 
 
+# Modules whose import registers scripted experts (``@register``).
+EXPERT_MODULES = ("expert_tasks", "expert_sort_cans", "expert_flip_mug", "expert_pour_balls",)
+
+
 def make_policy(kind: str, task: str):
     """A policy by name for one task: ``hold`` or ``scripted``."""
-    from . import expert_tasks  # noqa: F401  (importing it registers the experts)
+    from importlib import import_module
+
+    for module in EXPERT_MODULES:
+        import_module(f"{__package__}.{module}")
 
     if kind == "hold":
         return HoldPolicy()
