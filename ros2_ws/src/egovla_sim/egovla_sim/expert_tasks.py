@@ -146,6 +146,8 @@ class PushBoxExpert(ScriptedExpert):
     task = "push_box"
     side = "right"
     finger_half_thickness = 0.017
+    tip_clearance = 0.03  # fingertips above the table: at 1.5 cm they slid under the box and flipped it
+    tilts_deg = (0,)
 
     def paddle_base(self, contact, rot, along):
         """Hand-base position that puts the point ``along`` m down the fingers, on the palm side, at ``contact``."""
@@ -175,12 +177,12 @@ class PushBoxExpert(ScriptedExpert):
                 across = np.cross(d, UP)
                 best = -np.inf
                 for sign in (1.0, -1.0):
-                    for tilt in np.radians([0, 10, 20]):
+                    for tilt in np.radians(self.tilts_deg):
                         f = np.cos(tilt) * sign * across - np.sin(tilt) * UP
                         rot = hand_frame(d, f, side)
                         for along in (0.12, 0.15, 0.18):
                             # fingertips (0.21 m down the fingers) at least 1 cm above the table
-                            z = max(centre_z, TABLE_Z + 0.015 + (0.21 - along) * np.sin(tilt))
+                            z = max(centre_z, TABLE_Z + self.tip_clearance + (0.21 - along) * np.sin(tilt))
                             if z > box[2] + 0.032:
                                 continue
                             lift = np.array([0.0, 0.0, z - centre_z])
