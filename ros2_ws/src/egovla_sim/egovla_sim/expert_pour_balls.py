@@ -28,18 +28,13 @@ import numpy as np
 
 from egovla_description.geometry import axis_angle_to_matrix, quat_to_matrix
 
-from .expert_tasks import UP, _rotation_between, pick_can
+from .expert_tasks import UP, _rotation_between, _unit, pick_can
 from .experts import ScriptedExpert, Waypoint, register
 from .tasks import bowl_rim_center
 
 GLASS_HEIGHT = 0.11
 GLASS_RADIUS = 0.036
 GRIP_HEIGHT = 0.065  # where the can grasp holds the glass (above its bottom, on its axis): the tilt's pivot
-
-
-def _unit(v):
-    v = np.asarray(v, float)
-    return v / np.linalg.norm(v)
 
 
 @register
