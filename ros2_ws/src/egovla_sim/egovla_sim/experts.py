@@ -217,7 +217,8 @@ class HoldPolicy:
 
 
 # Modules whose import registers scripted experts (``@register``).
-EXPERT_MODULES = ("expert_tasks", "expert_sort_cans", "expert_flip_mug", "expert_pour_balls",)
+EXPERT_MODULES = ("expert_tasks", "expert_sort_cans", "expert_flip_mug", "expert_pour_balls",
+                  "expert_stack_can_into_drawer")
 
 
 def make_policy(kind: str, task: str):
