@@ -256,7 +256,7 @@ def test_cli_view_info_eval(tmp_path, capsys):
 
 @pytest.mark.parametrize("task,placement", [("close_drawer", 6565), ("open_drawer", 6641), ("open_laptop", 2114),
                                             ("push_box", 5903), ("stack_can", 9489), ("insert_cans", 5946),
-                                            ("unload_cans", 7163), ("insert_and_unload_cans", 8231),
+                                            ("unload_cans", 7163), ("insert_and_unload_cans", 7171),
                                             ("sort_cans", 5162), ("flip_mug", 4545), ("pour_balls", 6813),
                                             ("stack_can_into_drawer", 4551)])
 def test_scripted_expert_solves_a_placement(task, placement):

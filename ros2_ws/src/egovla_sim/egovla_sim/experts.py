@@ -132,6 +132,7 @@ class ScriptedExpert(ABC):
             arm = list(result.positions)
             plan["q0"] = np.array([self._targets[j] for j in arm])
             plan["q1"] = np.array([result.positions[j] for j in arm])
+            plan["q_lo"], plan["q_hi"] = np.minimum(plan["q0"], plan["q1"]), np.maximum(plan["q0"], plan["q1"])
             plan["arm"] = arm
         elif wp.mode != "cartesian":
             raise ValueError(f"waypoint mode must be 'cartesian' or 'joint', got {wp.mode!r}")
@@ -175,7 +176,9 @@ class ScriptedExpert(ABC):
         for side in SIDES:
             self._hand[side] = wp["h0"][side] + (wp["h1"][side] - wp["h0"][side]) * s
         if wp["mode"] == "joint":
-            self._targets.update(zip(wp["arm"], (wp["q0"] + (wp["q1"] - wp["q0"]) * s).tolist()))
+            # Kept between the move's ends: rounding put targets an ulp past a joint limit both ends sat on.
+            q = np.clip(wp["q0"] + (wp["q1"] - wp["q0"]) * s, wp["q_lo"], wp["q_hi"])
+            self._targets.update(zip(wp["arm"], q.tolist()))
             if wp["k"] == wp["n"]:
                 self._pose.update(wp["p1"])
         else:
