@@ -300,15 +300,24 @@ class OpenLaptopExpert(ScriptedExpert):
 @register
 class OpenDrawerExpert(ScriptedExpert):
     """The hand on the handle's side (the handle sits right of the cabinet's centre, so usually the right hand;
-    success sets every subtask, the left-hand reach flag included), palm down above the handle with the fingers
-    half curled; the fingertips drop into the gap behind the bar, the fingers close on it, and the arm pulls the
-    drawer out."""
+    success sets every subtask, the left-hand reach flag included), palm down (tilted: ``pitch``, ``roll``) above
+    the handle with the fingers half curled; the fingertips drop into the gap behind the bar, the fingers close
+    on it, and the arm pulls the drawer out."""
 
     task = "open_drawer"
     hook_curl = 0.9     # finger curl while hooking in (rad)
     grip_curl = 1.0     # curl that presses the fingers against the back of the bar
     pull = 0.24         # m; the drawer travels 0.22
     drift = -0.07       # m along the bar toward the body's midline while pulling: the arm drifts outward
+    # Hand tilt (rad): fingers raised above the horizontal (palm turned forward), palm rolled toward the body's
+    # midline. Palm flat, the arm could not follow the pull for handles near the midline (y -0.024..-0.044: 2203,
+    # 2701, 511): it lagged its target by up to 9 cm in x and 13 cm in y, the hook held, and the drawer stopped
+    # 0.047-0.051 from open. For a drawer close to the robot (x 0.56: 8986) the hand hung 7 cm below the staging
+    # pose, so the fingers slid into the bar and pushed the drawer in. Tilted, the arm follows (8986: within 1 cm
+    # from the staging pose on). Seen 27/27 and unseen 66/66 with pitch 0.17, 0.35 or 0.44 at roll 0.35 and with
+    # roll 0.17 or 0.52 at pitch 0.35; 24/27 seen with pitch 0.17 or 0.26 and no roll (23/27 flat).
+    pitch = 0.35
+    roll = 0.35
 
     def script(self, env):
         from egovla_description.kinematics import HandKinematics
@@ -322,7 +331,9 @@ class OpenDrawerExpert(ScriptedExpert):
         hk = HandKinematics(env.robot, side)
         hook = (self.hook_curl,) * 4 + (-0.1, 0.0)
         tip = hk.fingertips(hk.from_active(np.array(hook)))[0][2]  # middle fingertip in the hand frame
-        r = hand_frame(-UP, [1.0, 0.0, 0.0], side)
+        tilt = axis_angle_to_matrix(np.array([0.0, -self.pitch, 0.0])) @ axis_angle_to_matrix(
+            np.array([-outward * self.roll, 0.0, 0.0]))
+        r = tilt @ hand_frame(-UP, [1.0, 0.0, 0.0], side)
         base = gap_point - r @ tip
         # stage 12 cm in front of the handle (clear of the cabinet), then slide over it and drop in
         yield Waypoint(1.2, {side: (base + np.array([-0.12, 0.0, 0.04]), r)}, {side: hook}, mode="joint")
