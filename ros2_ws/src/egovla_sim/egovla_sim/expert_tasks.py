@@ -288,7 +288,10 @@ class OpenLaptopExpert(ScriptedExpert):
         angles = np.linspace(q0 + 0.05, self.final_angle, 7)
         start = under_lid(q0, depth=0.012) - np.array([0.05, 0.0, 0.0])
         forward_down = [np.array([1.0, 0.0, -t]) for t in (0.0, 0.2, 0.4)]
-        r = _fingertip_frame(self, side, [start, under_lid(angles[-1])], forward_down)
+        # The frame (fixed over the arc) is scored over every arc waypoint, not only the start and the end: scored
+        # at the ends only, the arm could not reach the middle of the arc for far laptops (x 0.62-0.65: 2485, 3994)
+        # and the lid stayed shut; seen 27/27 and unseen 63/66 this way (24/27 and 61/66 scored at the ends).
+        r = _fingertip_frame(self, side, [start, *(under_lid(a) for a in angles)], forward_down)
         base = lambda p: np.asarray(p, float) + FINGERTIP_REACH * r[:, 1]  # noqa: E731
         yield from transit(self, side, (base(start), r), hand=HAND_OPEN)
         yield Waypoint(0.6, {side: (base(under_lid(q0, depth=0.012)), r)})
