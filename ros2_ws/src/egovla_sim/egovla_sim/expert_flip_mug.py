@@ -26,7 +26,7 @@ import numpy as np
 
 from egovla_description.geometry import axis_angle_to_matrix, quat_to_matrix
 
-from .expert_tasks import FINGERTIP_REACH, TABLE_Z, UP, _unit, transit
+from .expert_tasks import FINGERTIP_REACH, TABLE_Z, UP, unit, transit
 from .experts import HAND_OPEN, ScriptedExpert, Waypoint, hand_frame, register
 
 MUG_RADIUS = 0.04
@@ -73,10 +73,10 @@ class FlipMugExpert(ScriptedExpert):
         mug = env.object_pose("mug")
         root = mug[:3]
         axis = quat_to_matrix(mug[3:])[:, 2]
-        ax = _unit([axis[0], axis[1], 0.0])            # the axis on the table, toward the opening
+        ax = unit([axis[0], axis[1], 0.0])            # the axis on the table, toward the opening
         pivot = np.array([root[0], root[1], TABLE_Z])  # the bottom face's lowest edge
         top = root + self.contact_along * ax + MUG_RADIUS * UP
-        hinge = _unit(np.cross(ax, UP))                # turning about it by +theta raises the opening
+        hinge = unit(np.cross(ax, UP))                # turning about it by +theta raises the opening
 
         def pose_at(r, theta, depth=None):
             """Hand-base pose putting the middle finger's pad ``depth`` into the mug at the contact point, the

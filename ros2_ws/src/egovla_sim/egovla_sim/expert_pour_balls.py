@@ -28,7 +28,7 @@ import numpy as np
 
 from egovla_description.geometry import axis_angle_to_matrix, quat_to_matrix
 
-from .expert_tasks import UP, _rotation_between, _unit, pick_can
+from .expert_tasks import UP, rotation_between, unit, pick_can
 from .experts import ScriptedExpert, Waypoint, register
 from .tasks import bowl_rim_center
 
@@ -55,7 +55,7 @@ class PourBallsExpert(ScriptedExpert):
     def glass_pose(self, grip, u, theta, turn):
         """Glass (origin, rotation): upright turned by ``turn`` about the vertical, then tilted by ``theta``
         toward the horizontal direction ``u``, with its grip point at ``grip``."""
-        r = axis_angle_to_matrix(_unit(np.cross(UP, u)) * theta) @ axis_angle_to_matrix(UP * turn) @ self._r_up
+        r = axis_angle_to_matrix(unit(np.cross(UP, u)) * theta) @ axis_angle_to_matrix(UP * turn) @ self._r_up
         return grip - GRIP_HEIGHT * r[:, 2], r
 
     def hand_for(self, glass):
@@ -96,7 +96,7 @@ class PourBallsExpert(ScriptedExpert):
         glass = env.object_pose("bottle")
         r_g = quat_to_matrix(glass[3:])
         self._in_hand = (r_hand.T @ (glass[:3] - p_hand), r_hand.T @ r_g)
-        self._r_up = _rotation_between(r_g[:, 2], UP) @ r_g
+        self._r_up = rotation_between(r_g[:, 2], UP) @ r_g
         rim = bowl_rim_center(env.object_pose("bowl"))
         theta_f = np.radians(self.tilt_deg)
         best, best_score = None, -np.inf

@@ -3,9 +3,10 @@
 Each hand starts beside one sprite can (near, x 0.42) and one fanta can (far, x 0.52), so one of each hand's two
 cans belongs in the bin on the other side of the midline. The near can goes first: the grasp of the far can would
 put the thumb on the near one. The far cans (x 0.46-0.58) are gripped higher and drawn in as they are lifted
-(``FAR_PICK``): with the near cans' grip, 8 of 27 seen rollouts lost the right fanta can and 8 the left one. Reaching across the midline at bin height puts the shoulder roll at its limit with
-the fingers pointing forward (IK margin 0 at grip height 1.10 m); turned 30-45 degrees toward the midline and
-0.1 m higher the arm keeps 0.2-0.3 rad of margin. The hand is free to turn about a held can's axis (a can is a
+(``FAR_PICK``): with the near cans' grip, 8 of 27 seen rollouts lost the right fanta can and 8 the left one.
+Reaching across the midline at bin height puts the shoulder roll at its limit with the fingers pointing forward
+(IK margin 0 at grip height 1.10 m); turned 30-45 degrees toward the midline and 0.1 m higher the arm keeps
+0.2-0.3 rad of margin. The hand is free to turn about a held can's axis (a can is a
 cylinder), so each placement picks its own hand yaw. The cans are released just above the bin's walls and drop
 in: success needs only each can's root inside its box.
 
@@ -44,8 +45,7 @@ def _spin(r: np.ndarray, angle: float) -> np.ndarray:
     return axis_angle_to_matrix(UP * angle) @ r
 
 
-def drop_can_at(expert: ScriptedExpert, env, side: str, name: str, goal_xy, release_z: float = RELEASE_Z,
-                carry_s: float = 2.0, carry_mode: str = "joint"):
+def drop_can_at(expert: ScriptedExpert, env, side: str, name: str, goal_xy, release_z: float = RELEASE_Z):
     """Waypoints that carry the held can ``name`` over ``goal_xy`` (its bottom ``release_z`` high), turning the
     hand about the can's axis for the most joint margin, and let it drop there."""
     p_hand, r_hand = expert.hand_pose(side)
@@ -61,14 +61,10 @@ def drop_can_at(expert: ScriptedExpert, env, side: str, name: str, goal_xy, rele
     # the least turn that leaves a comfortable margin (turning the wrist fast shakes the can loose), else the best
     comfortable = [o for o in options if o[0] >= COMFORT_MARGIN]
     _, _, p, r = min(comfortable, key=lambda o: o[1]) if comfortable else max(options, key=lambda o: o[0])
-    yield Waypoint(carry_s, {side: (p + CARRY_RISE * UP, r)}, mode=carry_mode)
+    yield Waypoint(2.0, {side: (p + CARRY_RISE * UP, r)}, mode="joint")
     yield Waypoint(0.6, {side: (p, r)})
     yield Waypoint(0.4, None, {side: HAND_THUMB_OPPOSED})
     yield Waypoint(0.5, {side: (p + 0.1 * UP, r)})
-
-
-def wait(duration_s: float):
-    yield Waypoint(duration_s)
 
 
 def aside(expert: ScriptedExpert, side: str, duration_s: float = 0.6):
@@ -87,10 +83,10 @@ class SortCansExpert(ScriptedExpert):
         yield from in_parallel(pick_can(self, env, "right", "can_sprite_1", lift=0.2),
                                pick_can(self, env, "left", "can_sprite_2", lift=0.2))
         yield from drop_can_at(self, env, "right", "can_sprite_1", spots["left"]["inner"])
-        yield from in_parallel(aside(self, "right"))
+        yield from aside(self, "right")
         yield from in_parallel(drop_can_at(self, env, "left", "can_sprite_2", spots["left"]["outer"]),
                                pick_can(self, env, "right", "can_fanta_1", lift=0.2, **FAR_PICK))
-        yield from in_parallel(aside(self, "left"), wait(0.1))
+        yield from aside(self, "left")
         yield from in_parallel(drop_can_at(self, env, "right", "can_fanta_1", spots["right"]["outer"]),
                                pick_can(self, env, "left", "can_fanta_2", lift=0.2, **FAR_PICK))
         yield from aside(self, "right")

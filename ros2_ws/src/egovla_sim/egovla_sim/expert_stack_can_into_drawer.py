@@ -32,8 +32,8 @@ from __future__ import annotations
 import numpy as np
 
 from .expert_tasks import (CAN_GRASP_HEIGHT, CAN_IN_HAND, FINGERTIP_REACH, FORWARD, GRIP_SLIDE, HAND_CAN_GRIP,
-                           HAND_THUMB_OPPOSED, UP, _fingertip_frame, drawer_front_x)
-from .experts import ScriptedExpert, Waypoint, hand_frame, register
+                           HAND_THUMB_OPPOSED, UP, drawer_front_x, fingertip_frame, level_grasp_frame)
+from .experts import ScriptedExpert, Waypoint, register
 
 GRASP_TURNS = np.radians([15, 30, 45])  # finger directions tried for the grip under the drawer (toward the midline)
 OUT_OF_DRAWER = 0.13    # the dragged can's centre, this far in front of the drawer's front panel (m)
@@ -41,13 +41,6 @@ LIFT_OUTWARD = 0.25     # the can rises this far to the outer side of the drawer
 LIFT_Z = 1.40           # the can's bottom over the front panel (its top edge at 1.365 m)
 RELEASE_Z = 1.24        # the can's bottom when let go: 7.5 cm above the drawer's floor (1.165 m)
 RELEASE_IN = 0.13       # the can's centre, this far inside the front panel when let go (the panel is 2 cm thick)
-
-
-def grasp_frame(side: str, turn: float) -> np.ndarray:
-    """Hand frame for a level side grip of an upright can: palm vertical, fingers level and turned ``turn`` rad from
-    straight ahead toward the body's midline (at pi/2 they point across the body and the palm faces the robot)."""
-    s = 1.0 if side == "right" else -1.0
-    return hand_frame([-np.sin(turn), s * np.cos(turn), 0.0], [np.cos(turn), s * np.sin(turn), 0.0], side)
 
 
 @register
@@ -76,7 +69,7 @@ class StackCanIntoDrawerExpert(ScriptedExpert):
         out_x = front - OUT_OF_DRAWER
         best = None
         for turn in GRASP_TURNS:
-            r = grasp_frame(side, turn)
+            r = level_grasp_frame(side, turn)
             p = centre - r @ CAN_IN_HAND[side]
             dragged = p + GRIP_SLIDE * -r[:, 1] + (out_x - can[0]) * FORWARD
             score = min(self.pose_score(side, q, r) for q in (p - 0.15 * -r[:, 1], p, dragged))
@@ -101,14 +94,14 @@ class StackCanIntoDrawerExpert(ScriptedExpert):
         in_hand = r_hand.T @ (held - p_hand)
 
         def holding_at(can_root, turn_deg):
-            rot = grasp_frame(side, np.radians(turn_deg))
+            rot = level_grasp_frame(side, np.radians(turn_deg))
             return np.asarray(can_root, float) - rot @ in_hand, rot
 
         # The left hand's push, along the drawer's axis at mid-panel height.
         push_y, push_z = root[1] + s * self.push_across, root[2] - 0.08
         push_from = np.array([front - 0.005, push_y, push_z])
         push_to = np.array([root[0] - 0.04, push_y, push_z])  # 2 cm past the closed front
-        r_push = _fingertip_frame(self, other, [push_from - 0.04 * FORWARD, push_to], [FORWARD])
+        r_push = fingertip_frame(self, other, [push_from - 0.04 * FORWARD, push_to], [FORWARD])
         fingertip_at = lambda q: (q + FINGERTIP_REACH * r_push[:, 1], r_push)  # noqa: E731
 
         # 2. Up in front of the panel, to the outer side of the handle; the left hand gets ready meanwhile.

@@ -14,9 +14,9 @@ TABLE_Z = 1.02
 FINGERTIP_REACH = 0.21  # hand base to the straight middle fingertip, along the fingers (m)
 
 
-def _rotation_between(a, b) -> np.ndarray:
+def rotation_between(a, b) -> np.ndarray:
     """The smallest rotation taking direction ``a`` to direction ``b`` (not opposite ones)."""
-    a, b = _unit(a), _unit(b)
+    a, b = unit(a), unit(b)
     axis = np.cross(a, b)
     sin = np.linalg.norm(axis)
     if sin < 1e-9:
@@ -24,7 +24,7 @@ def _rotation_between(a, b) -> np.ndarray:
     return axis_angle_to_matrix(axis / sin * np.arctan2(sin, float(a @ b)))
 
 
-def _unit(v):
+def unit(v):
     v = np.asarray(v, float)
     return v / np.linalg.norm(v)
 
@@ -45,18 +45,24 @@ GRIP_SLIDE = 0.05
 GRASP_YAWS_DEG = (-45, -30, -15, 0, 15, 30)
 
 
+def level_grasp_frame(side: str, turn: float) -> np.ndarray:
+    """Hand frame for a level side grip of an upright can: palm vertical facing the body's midline, fingers level
+    and turned ``turn`` rad from straight ahead toward the midline (at pi/2 they point across the body and the palm
+    faces the robot)."""
+    s = 1.0 if side == "right" else -1.0
+    return hand_frame([-np.sin(turn), s * np.cos(turn), 0.0], [np.cos(turn), s * np.sin(turn), 0.0], side)
+
+
 def can_grasp_pose(expert: ScriptedExpert, side: str, can_root, lift: float = 0.15,
                    height: float = CAN_GRASP_HEIGHT, retreat: float = 0.0, slide: float = GRIP_SLIDE):
     """Hand-base pose for grasping an upright can: palm facing the body's midline, fingers level (the finger
     stack must be parallel to the can), turned about z for the largest joint margin over the grasp, the slide
     and the lift (which ends ``retreat`` m nearer the body)."""
     centre = np.asarray(can_root, float) + height * UP
-    s = 1.0 if side == "right" else -1.0
     best, best_score = None, -np.inf
-    for yaw in np.radians(GRASP_YAWS_DEG):
-        n = np.array([np.sin(yaw), s * np.cos(yaw), 0.0])
-        f = np.array([np.cos(yaw), -s * np.sin(yaw), 0.0])
-        r = hand_frame(n, f, side)
+    for yaw in np.radians(GRASP_YAWS_DEG):  # positive: fingers turned away from the midline
+        r = level_grasp_frame(side, -yaw)
+        f = -r[:, 1]
         p = centre - r @ CAN_IN_HAND[side]
         lifted = p + slide * f + lift * UP - retreat * FORWARD
         score = min(expert.pose_score(side, q, r) for q in (p, p + slide * f, lifted))
@@ -95,7 +101,7 @@ def place_can(expert: ScriptedExpert, env, side: str, name: str, goal_root, clea
     p_hand, r_hand = expert.hand_pose(side)
     can = env.object_pose(name)
     in_hand = r_hand.T @ (can[:3] - p_hand)
-    r_up = _rotation_between(quat_to_matrix(can[3:])[:, 2], UP) @ r_hand
+    r_up = rotation_between(quat_to_matrix(can[3:])[:, 2], UP) @ r_hand
     yield Waypoint(1.0, {side: (can[:3] - r_up @ in_hand, r_up)})
     yield Waypoint(0.8, {side: (goal_root + clearance * UP - r_up @ in_hand, r_up)})
     yield Waypoint(0.5, None, {side: HAND_THUMB_OPPOSED})
@@ -217,12 +223,12 @@ def drawer_front_x(env, name: str = "drawer") -> float:
     return float(root[0] - 0.06 - (DRAWER_JOINT_RANGE[1] - q))
 
 
-def _fingertip_frame(expert, side, points, d_options):
+def fingertip_frame(expert, side, points, d_options):
     """The hand frame (fingers along one of ``d_options``, palm down or sideways) that reaches the straight
     middle fingertip to every point in ``points`` with the most joint margin."""
     best, best_r = -np.inf, None
     for f in d_options:
-        f = _unit(f)
+        f = unit(f)
         for normal in (-UP, np.cross(UP, f), -np.cross(UP, f), UP):
             if np.linalg.norm(np.cross(normal, f)) < 0.5:
                 continue
@@ -237,8 +243,8 @@ def fingertip_push(expert: ScriptedExpert, side: str, start, end, duration_s: fl
     """Push with straight fingertips from ``start`` to ``end`` (where the middle fingertip goes, world), the
     fingers pointing along the push (or up to 17 degrees up or down from it, whichever the arm reaches best)."""
     start, end = np.asarray(start, float), np.asarray(end, float)
-    d = _unit(end - start)
-    r = _fingertip_frame(expert, side, [start - approach * d, end], [d + t * UP for t in (0.0, -0.3, 0.3)])
+    d = unit(end - start)
+    r = fingertip_frame(expert, side, [start - approach * d, end], [d + t * UP for t in (0.0, -0.3, 0.3)])
     base = lambda p: p + FINGERTIP_REACH * r[:, 1]  # noqa: E731
     yield from transit(expert, side, (base(start - approach * d), r), hand=HAND_OPEN)
     yield Waypoint(0.3, {side: (base(start), r)})
@@ -291,7 +297,7 @@ class OpenLaptopExpert(ScriptedExpert):
         # The frame (fixed over the arc) is scored over every arc waypoint, not only the start and the end: scored
         # at the ends only, the arm could not reach the middle of the arc for far laptops (x 0.62-0.65: 2485, 3994)
         # and the lid stayed shut; seen 27/27 and unseen 63/66 this way (24/27 and 61/66 scored at the ends).
-        r = _fingertip_frame(self, side, [start, *(under_lid(a) for a in angles)], forward_down)
+        r = fingertip_frame(self, side, [start, *(under_lid(a) for a in angles)], forward_down)
         base = lambda p: np.asarray(p, float) + FINGERTIP_REACH * r[:, 1]  # noqa: E731
         yield from transit(self, side, (base(start), r), hand=HAND_OPEN)
         yield Waypoint(0.6, {side: (base(under_lid(q0, depth=0.012)), r)})

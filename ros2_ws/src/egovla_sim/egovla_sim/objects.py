@@ -261,7 +261,7 @@ def _ball(b: _Builder):
     # condim 4 (one constraint row less per contact; the 8 balls resting in the glass make MuJoCo's step here
     # twice as slow as Stack-Can's). Frictionless balls (condim 1) were 10-15 % faster still but slid up to 3.2 cm
     # inside a glass standing still.
-    b.sphere((0, 0, 0), 0.006, _m("ball"), condim="3", priority="2")
+    b.sphere((0, 0, 0), 0.006, _m("ball"), condim="3", priority="2", solref="0.01 1")
 
 
 def _container_2x3(b: _Builder):
@@ -367,7 +367,8 @@ def _laptop(parent, spec: ObjectSpec, builders: list):
 
 _FREE = {"can_fanta": lambda b: _can(b, "can_fanta"), "can_sprite": lambda b: _can(b, "can_sprite"),
          "cracker_box": _cracker_box, "mug": _mug, "glassware": _glass, "bowl": _bowl, "ball": _ball}
-_STATIC = {"plate": _plate, "plate_inlay": _plate_inlay, "container_2x3": _container_2x3, "container_plastic": _container_plastic}
+_STATIC = {"plate": _plate, "plate_inlay": _plate_inlay, "container_2x3": _container_2x3,
+           "container_plastic": _container_plastic}
 DEFAULT_MASS = {"glassware": 0.15, "container_2x3": 2.0, "container_plastic": 0.5, "plate": 1.0, "plate_inlay": 1.0}
 
 
@@ -391,9 +392,6 @@ def add_object(worldbody: ET.Element, spec: ObjectSpec):
         builders.append((b, spec.mass if spec.mass is not None else DEFAULT_MASS[spec.asset]))
     else:
         raise ValueError(f"object {spec.name!r}: no MuJoCo model for asset {spec.asset!r}")
-    if spec.asset == "ball":
-        for g in builders[0][0].body.iter("geom"):
-            g.set("solref", "0.01 1")
     for b, mass in builders:
         b.finish(mass)
 

@@ -70,8 +70,8 @@ ROBOT_INIT = {
     "right_elbow_pitch_joint": -1.0,
 }  # every other joint starts at 0
 
-ASSETS = ("cracker_box", "can_fanta", "can_sprite", "mug", "glassware", "bowl", "plate", "plate_inlay", "drawer", "laptop",
-          "container_2x3", "container_plastic", "ball")
+ASSETS = ("cracker_box", "can_fanta", "can_sprite", "mug", "glassware", "bowl", "plate", "plate_inlay", "drawer",
+          "laptop", "container_2x3", "container_plastic", "ball")
 
 # --------------------------------------------------------------------------------------------------------------
 # Thresholds (all strict unless the name says "max"/"min" or the predicate says inclusive)
