@@ -13,7 +13,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_action  # noqa: E402
+import bench_data  # noqa: E402
 import bench_ik  # noqa: E402
+import bench_model  # noqa: E402
 import bench_sim  # noqa: E402
 import bench_twin  # noqa: E402
 
@@ -28,7 +30,7 @@ def machine() -> dict:
     except OSError:
         pass
     versions = {}
-    for dist in ("numpy", "scipy", "pin", "mujoco", "torch", "rclpy"):
+    for dist in ("numpy", "scipy", "pin", "mujoco", "torch", "transformers", "pyarrow", "rclpy"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -39,7 +41,8 @@ def machine() -> dict:
 
 def main() -> int:
     out = {"machine": machine(), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    for name, module in (("ik", bench_ik), ("action", bench_action), ("sim", bench_sim), ("twin", bench_twin)):
+    for name, module in (("ik", bench_ik), ("action", bench_action), ("sim", bench_sim), ("twin", bench_twin),
+                         ("data", bench_data), ("model", bench_model)):
         print(f"benchmark: {name} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         out.update(module.run())

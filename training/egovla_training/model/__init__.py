@@ -1,0 +1,1 @@
+"""The EgoVLA model: configuration, prompt, network, loss and checkpoints."""
