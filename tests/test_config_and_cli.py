@@ -103,6 +103,7 @@ def test_cli_errors_are_one_clear_line(args, message):
 
 
 def test_every_cli_has_help():
-    for module in ("egovla_description.cli", "egovla_sim.kinematics_demo"):
+    for module in ("egovla_description.cli", "egovla_sim.kinematics_demo", "egovla_training.train",
+                   "egovla_training.model.prompt"):
         r = _run(module, "--help")
         assert r.returncode == 0 and "usage:" in r.stdout

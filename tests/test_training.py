@@ -1,0 +1,93 @@
+"""egovla-train: a recipe trains the tiny model on a dataset in our format, and resuming is exact."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from egovla_description.geometry import axis_angle_to_matrix, matrix_to_rot6d
+from egovla_training.data import DatasetWriter, EpisodeLabels
+from egovla_training.train import TrainConfig, learning_rate, main, train
+
+
+def write_dataset(root, episodes=2, frames=12):
+    rng = np.random.default_rng(0)
+    with DatasetWriter(root, hand_model="standin-test", fps=30.0, history_spacing=2, image_codec="png") as writer:
+        for e in range(episodes):
+            rot = matrix_to_rot6d(axis_angle_to_matrix(rng.normal(size=(frames, 30, 2, 3))))
+            actions = np.concatenate([np.concatenate([0.1 * rng.normal(size=(frames, 30, 3)), rot[:, :, h],
+                                                      rng.uniform(-1, 2, size=(frames, 30, 15))], -1)
+                                      for h in range(2)], -1)
+            labels = EpisodeLabels(
+                frame_index=np.arange(frames), instruction="Flip the mug",
+                proprio_translation=0.1 * rng.normal(size=(frames, 2, 3)),
+                proprio_rotation=rng.normal(size=(frames, 2, 3)),
+                proprio_fingertips=0.1 * rng.normal(size=(frames, 2, 5, 3)),
+                proprio_mask=np.ones((frames, 2), bool), actions=actions,
+                action_mask=np.ones((frames, 30, 2), bool))
+            writer.add_episode(f"ep{e}", rng.integers(0, 256, (frames, 24, 32, 3), dtype=np.uint8), labels,
+                               source="synthetic", embodiment="h1_inspire")
+    return root
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("data") / "ds")
+
+
+def recipe(dataset, out, **kw):
+    base = dict(data=[str(dataset)], out=str(out), batch_size=4, lr=1e-3, num_workers=0, log_every_steps=1,
+                translation_loss="l1", hand_dims=6, schedule="step")
+    return TrainConfig(**{**base, **kw})
+
+
+def test_resuming_continues_exactly(dataset, tmp_path):
+    full = train(recipe(dataset, tmp_path / "full", max_steps=5, save_every_steps=2), progress=False)
+    train(recipe(dataset, tmp_path / "resumed", resume=str(tmp_path / "full" / "checkpoint-2"), max_steps=5),
+          progress=False)
+    a = load_file(str(tmp_path / "full" / "checkpoint-5" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "checkpoint-5" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    resumed = [json.loads(x) for x in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in resumed] == [3, 4, 5] and resumed[-1]["loss"] == full["loss"]
+
+
+def test_training_lowers_the_loss(dataset, tmp_path):
+    train(recipe(dataset, tmp_path, epochs=4), progress=False)  # 24 samples, 6 steps per epoch
+    metrics = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 24 and metrics[-1]["epoch"] == 3
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-18",
+                                                                      "checkpoint-24", "checkpoint-6"]
+    assert (tmp_path / "final" / "model.safetensors").is_file()
+    # random frames and labels: what can be learnt is the labels' distribution (the loss halves, then levels off)
+    first, last = np.mean([m["loss"] for m in metrics[:6]]), np.mean([m["loss"] for m in metrics[-6:]])
+    assert last < first / 1.8, (first, last)
+
+
+def test_the_paper_schedules():
+    pre = TrainConfig(data=["x"], out="o", lr=1e-4, schedule="cosine", warmup_ratio=0.03)
+    assert learning_rate(pre, 0, 100, 1000) == pytest.approx(1e-4 / 30)
+    assert learning_rate(pre, 30, 100, 1000) == pytest.approx(1e-4)
+    assert learning_rate(pre, 999, 100, 1000) < 1e-7
+    post = TrainConfig(data=["x"], out="o", lr=2e-5, schedule="step", lr_drop_epoch=100, lr_after_drop=2e-6)
+    assert learning_rate(post, 99 * 10 + 9, 10, 1150) == 2e-5 and learning_rate(post, 1000, 10, 1150) == 2e-6
+
+
+def test_bad_recipes_give_one_clear_line(tmp_path, capsys):
+    path = tmp_path / "r.yaml"
+    path.write_text("data: [x]\nout: o\nlearning_rate: 1\n")
+    assert main(["--config", str(path)]) == 2
+    assert "unknown key(s) ['learning_rate']" in capsys.readouterr().err
+    path.write_text("data: [x]\nout: o\n")
+    assert main(["--config", str(path), "schedule=linear"]) == 2
+    assert "schedule must be" in capsys.readouterr().err
+
+
+def test_the_shipped_recipes_parse():
+    from pathlib import Path
+
+    for name in ("pretrain", "posttrain", "nopretrain"):
+        cfg = TrainConfig.from_yaml(Path(__file__).resolve().parents[1] / "training" / "configs" / f"{name}.yaml")
+        assert cfg.epochs == (20 if name == "pretrain" else 115)
