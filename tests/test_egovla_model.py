@@ -337,6 +337,10 @@ def test_an_incomplete_or_pickled_authors_checkpoint_is_refused(tokenizer, cfg, 
         import_authors_checkpoint(folder, hand_model=HAND)
     with pytest.raises(CheckpointError, match="no rule"):
         authors_name_to_ours("something_else.weight")
+    # SigLIP saved by transformers 4 (the authors') nests its weights under vision_model.
+    assert authors_name_to_ours("vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight") == \
+        "vision_tower.encoder.layers.0.mlp.fc1.weight"
+    assert authors_name_to_ours("traj_decoder.decoder.proprio_projection.0.weight") is None
 
 
 # -- learning ---------------------------------------------------------------------------------------------------------
@@ -357,6 +361,17 @@ def test_the_tiny_model_overfits_a_fixed_batch(tokenizer, cfg):
         schedule.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] / 100, (losses[0], losses[-1])
+
+
+def test_every_trainable_weight_gets_a_gradient(tokenizer, cfg):
+    """Distributed data parallel needs it; the vision tower's unused last layer, norm and head are frozen."""
+    model = EgoVLA(cfg)
+    pix, prompt, proprio = make_inputs(model, tokenizer, ["Flip the mug"])
+    action_loss(model(pix, prompt, proprio), random_targets(1), torch.ones(1, 30, 2, dtype=torch.bool))["loss"].backward()
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert no_grad == []
+    frozen = {n.split(".")[1] for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {"encoder", "post_layernorm", "head"}  # encoder: its last layer only (feature layer -2)
 
 
 # -- the policy API ---------------------------------------------------------------------------------------------------

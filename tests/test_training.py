@@ -91,3 +91,23 @@ def test_the_shipped_recipes_parse():
     for name in ("pretrain", "posttrain", "nopretrain"):
         cfg = TrainConfig.from_yaml(Path(__file__).resolve().parents[1] / "training" / "configs" / f"{name}.yaml")
         assert cfg.epochs == (20 if name == "pretrain" else 115)
+
+
+def test_two_processes_take_the_same_steps_as_one(tmp_path):
+    """Data parallel over gloo (torchrun, 2 CPU processes, batch 2 each) against one process with the global batch
+    of 4: equal losses and weights after two AdamW steps."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent / "ddp_step.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    subprocess.run([sys.executable, str(script), str(tmp_path / "one.json")], check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    str(script), str(tmp_path / "two.json")], check=True, env=env, timeout=300,
+                   capture_output=True)
+    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    assert (one["processes"], two["processes"]) == (1, 2)
+    np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-5)
+    assert abs(two["checksum"] - one["checksum"]) < 1e-5 * abs(one["checksum"])

@@ -99,6 +99,7 @@ LLM_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers
 # Their names -> ours, by rule (applied in order; the first match wins).
 _RULES = (
     (r"^llm\.(.*)$", r"llm.\1"),
+    (r"^vision_tower\.vision_model\.(.*)$", r"vision_tower.\1"),  # transformers 4 nests SigLIP one level deeper
     (r"^vision_tower\.(.*)$", r"vision_tower.\1"),
     (r"^mm_projector\.layers\.1\.(.*)$", r"projector.norm.\1"),
     (r"^mm_projector\.layers\.2\.(.*)$", r"projector.fc1.\1"),

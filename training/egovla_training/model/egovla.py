@@ -134,6 +134,18 @@ class EgoVLA(nn.Module):
         self.pca_normalizer = PCANormalizer.from_dict(cfg.pca_normalizer)
         self.register_buffer("authors_to_ours", torch.as_tensor(AUTHORS_TO_OURS), persistent=False)
         self.register_buffer("slots", torch.as_tensor(slot_order(cfg.num_frames)), persistent=False)
+        for p in self.unused_vision_parameters():
+            p.requires_grad_(False)
+
+    def unused_vision_parameters(self) -> list[nn.Parameter]:
+        """Vision-tower weights the features never pass through: the layers after ``vision_feature_layer``, the
+        final norm and the pooling head. Kept (checkpoints hold them) but frozen: they would get no gradient, which
+        distributed data parallel refuses."""
+        tower = self.vision_tower
+        layers = tower.encoder.layers
+        used = len(layers) + 1 + self.config.vision_feature_layer  # hidden_states[k] is the output of k layers
+        modules = list(layers[used:]) + [getattr(tower, "post_layernorm", None), getattr(tower, "head", None)]
+        return [p for m in modules if m is not None for p in m.parameters()]
 
     # -- inputs -------------------------------------------------------------------------------------------------
     def preprocess_frames(self, frames: torch.Tensor) -> torch.Tensor:

@@ -26,13 +26,16 @@ x ~0.26, and the cabinet's front, x 0.47), 0.26-0.3 m short of the saucer. The s
 5. The holding hand backs out upward while the other hand's fingertips, already waiting in front of the panel,
    push the drawer shut in 1.5 s.
 
-The right hand holds, except for drawers shifted 8.5 cm or more to the robot's right, where its upper arm rests on
-the panel's right end while lowering: the left hand holds there (mirrored), and the right hand pushes.
+The right hand holds, except for drawers shifted 4.5-8 cm or 8.5 cm or more to the robot's right, where its upper
+arm or elbow rests on the panel's right end while lowering (the hand stalls 0.13 m above the release height and the
+dropped can falls over): the left hand holds there (mirrored), and the right hand pushes (see
+``left_hand_y_bands`` for the details).
 
-Limits (measured on the protocol's placements, 21 of 27 seen and 50 of 66 unseen): drawers shifted 4.5-8 cm to the
-robot's right (the right upper arm or elbow rests on the panel's right end and the can is dropped from too high and
-falls over; held by the left hand there, the can tilted 25-30 degrees in the grip and fell over too); a few
-edge-of-holding grasps and drops.
+In the left hand the can tilted in the grip when it was swung out sideways fast (see ``lift_out_s``); turning the
+hand to stand the can upright again instead brought the left elbow onto the panel's left end.
+
+Limits (measured on the protocol's placements, 25 of 27 seen and 62 of 66 unseen): a few edge-of-holding grasps and
+drops, and cans that wobble after the drop and topple as the drawer carries them in.
 """
 
 from __future__ import annotations
@@ -68,9 +71,18 @@ class StackCanIntoDrawerExpert(ScriptedExpert):
     # Where the pushing hand's fingertips meet the panel, left of the drawer's centre (m): the handle spans 0.07-0.18
     # to the right of the centre.
     push_across = {"left": 0.1, "right": 0.0}
-    # Drawers farther to the robot's right than this (y, m) are served by the left hand (and pushed by the right):
-    # lowering the can with the right hand there, its upper arm rested on the panel's right end.
-    left_hand_below_y = -0.085
+    # Drawers in these bands of y (m), to the robot's right, are served by the left hand (and pushed by the right):
+    # lowering the can with the right hand there, its upper arm or elbow rested on the panel's right end (measured:
+    # 3 of 19 placements 4.5-8 cm right succeeded; 18 of 19 do with the left hand and ``lift_out_s``). In between,
+    # 8-8.5 cm right, the right hand reaches the drawer with the can let go 3 cm to its inner side
+    # (``release_outward_far_side``), while the left hand's can fell over there.
+    left_hand_y_bands = ((-np.inf, -0.085), (-0.079, -0.044))
+    # Duration (s) of the first move after the drag: 8 cm up and 0.25 m sideways to the outer side. In the left hand
+    # (the squeeze-out grip) the can, its bottom still near the table, lagged up to 4 cm behind the hand in a 0.6 s
+    # move and rose tilted 20-35 degrees; dropped tilted, it fell over (6 of 19 placements with the drawer 4.5-8 cm
+    # right). Over 1.0 s it stays upright (0.9 s: 2 failures, 1.1 s: 4). The right hand keeps 0.6 s: 1.0 s there
+    # made 6 successes fail (the push runs within ~10 steps of the horizon and the outcomes shift).
+    lift_out_s = {"left": 1.0, "right": 0.6}
     push_s = 1.5        # ~0.15 m/s: a faster shove topples the can
 
     # Cans farther out than this (x, m) are first squeezed between both hands' fingers and dragged out; so is every
@@ -82,7 +94,8 @@ class StackCanIntoDrawerExpert(ScriptedExpert):
 
     def script(self, env):
         root = env.object_pose("drawer")[:3]
-        side, other = ("right", "left") if root[1] > self.left_hand_below_y else ("left", "right")
+        left = any(lo < root[1] < hi for lo, hi in self.left_hand_y_bands)
+        side, other = ("left", "right") if left else ("right", "left")
         s = 1.0 if side == "right" else -1.0
         front = drawer_front_x(env)
         out_x = front - OUT_OF_DRAWER
@@ -109,7 +122,7 @@ class StackCanIntoDrawerExpert(ScriptedExpert):
 
         # 2. Up in front of the panel, to the outer side of the handle; the left hand gets ready meanwhile.
         lift_y = root[1] - s * LIFT_OUTWARD
-        yield Waypoint(0.6, {side: holding_at([held[0], lift_y, held[2] + 0.08], 67)})
+        yield Waypoint(self.lift_out_s[side], {side: holding_at([held[0], lift_y, held[2] + 0.08], 67)})
         yield Waypoint(1.4, {side: holding_at([held[0], lift_y, LIFT_Z], 75),
                              other: fingertip_at(push_from - 0.05 * FORWARD)})
         # 3. Over the panel, down into the drawer's exposed part and in toward the cabinet.
