@@ -64,6 +64,33 @@ def test_training_lowers_the_loss(dataset, tmp_path):
     # random frames and labels: what can be learnt is the labels' distribution (the loss halves, then levels off)
     first, last = np.mean([m["loss"] for m in metrics[:6]]), np.mean([m["loss"] for m in metrics[-6:]])
     assert last < first / 1.8, (first, last)
+    # the same scalars as TensorBoard event files, read back with TensorBoard's own reader
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = EventAccumulator(str(tmp_path / "tensorboard"))
+    board.Reload()
+    for key in ("loss", "lr", "translation"):
+        events = board.Scalars(f"train/{key}")
+        assert [e.step for e in events] == [m["step"] for m in metrics]
+        np.testing.assert_allclose([e.value for e in events], [m[key] for m in metrics], rtol=1e-6)
+
+
+def test_every_rank_knows_how_many_batches_each_rank_gets(tmp_path):
+    """Episodes are the grain of sharding, so ranks get different sample counts; the trainer stops all ranks at the
+    smallest batch count, which must match what their DataLoaders really yield."""
+    from torch.utils.data import DataLoader
+
+    from egovla_training.data import SampleStream, collate_samples
+
+    root = write_dataset(tmp_path / "uneven", episodes=5, frames=5)
+    for workers in (0, 2):
+        streams = [SampleStream([root], seed=1, rank=r, world_size=2) for r in range(2)]
+        predicted = streams[0].batches_per_rank(epoch=1, batch_size=2, num_workers=workers)
+        for s in streams:
+            s.set_epoch(1)
+        actual = [len(list(DataLoader(s, batch_size=2, collate_fn=collate_samples, num_workers=workers)))
+                  for s in streams]
+        assert predicted == actual and predicted[0] != predicted[1], (workers, predicted, actual)
 
 
 def test_the_paper_schedules():
@@ -88,9 +115,81 @@ def test_bad_recipes_give_one_clear_line(tmp_path, capsys):
 def test_the_shipped_recipes_parse():
     from pathlib import Path
 
-    for name in ("pretrain", "posttrain", "nopretrain"):
+    for name in ("pretrain", "posttrain", "nopretrain", "posttrain_50pct"):
         cfg = TrainConfig.from_yaml(Path(__file__).resolve().parents[1] / "training" / "configs" / f"{name}.yaml")
+        cfg.validate()
         assert cfg.epochs == (20 if name == "pretrain" else 115)
+        assert cfg.data_fractions == ([0.5] if name == "posttrain_50pct" else [])
+
+
+def test_a_data_fraction_keeps_the_same_half_of_the_episodes(tmp_path):
+    from egovla_training.data import SampleStream
+
+    root = write_dataset(tmp_path / "ds", episodes=6, frames=3)
+    every = SampleStream([root], seed=3, shuffle=False)
+    half = [SampleStream([root], seed=3, rank=r, world_size=2, episode_fractions=[0.5]) for r in range(2)]
+    kept = {ref.episode for _, ref in half[0].units}
+    assert len(kept) == 3 and kept == {ref.episode for _, ref in half[1].units}
+    assert kept < {ref.episode for _, ref in every.units} and half[0].num_samples == 9
+    for epoch in range(3):  # every epoch: the ranks split the kept episodes between them, nothing else
+        for s in half:
+            s.set_epoch(epoch)
+        seen = [sample.episode for s in half for sample in s]
+        assert sorted(seen) == sorted(e for e in kept for _ in range(3))
+    other_seed = SampleStream([root], seed=4, episode_fractions=[0.5])
+    assert len(other_seed.units) == 3
+    assert len(SampleStream([root], episode_fractions=[0.01]).units) == 1  # never empty
+    with pytest.raises(ValueError, match="episode_fractions"):
+        SampleStream([root], episode_fractions=[0.5, 0.5])
+    with pytest.raises(ValueError, match="data_fractions"):
+        recipe(root, tmp_path / "o", data_fractions=[1.5]).validate()
+
+
+def test_fsdp_shards_take_the_same_steps_and_checkpoint_whole(dataset, tmp_path):
+    """FSDP2 over 2 CPU processes (gloo; parameters, gradients and optimizer state sharded, wrapped per layer as the
+    shipped config does) takes the same two AdamW steps as one unsharded process, and the trainer's checkpoint
+    gathers the shards into whole weights and optimizer state that resume in one process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, str(here / "ddp_step.py"), str(tmp_path / "one.json")], check=True, env=env,
+                   timeout=300)
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          str(here / "fsdp_step.py"), str(tmp_path / "two.json")], env=env, timeout=300,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    assert (two["processes"], two["parameter_type"], two["wrapped_layers"]) == (2, "DTensor", 4)
+    np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-5)
+    assert abs(two["checksum"] - one["checksum"]) < 1e-5 * abs(one["checksum"])
+    # the gathered checkpoint: every parameter whole, AdamW moments of the trained ones, resumable in one process
+    from egovla_training.model.checkpoint import load_egovla
+
+    model, _ = load_egovla(two["checkpoint"])
+    state = load_file(str(Path(two["checkpoint"]) / "optimizer.safetensors"))
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert all(state[f"state.{n}.exp_avg"].shape == p.shape for n, p in trained)
+    assert sum(float(state[f"state.{n}.exp_avg_sq"].sum()) for n, _ in trained) > 0
+    resumed = train(recipe(dataset, tmp_path / "resumed", model="unused", max_steps=3, resume=two["checkpoint"]),
+                    progress=False)
+    assert resumed["step"] == 3 and np.isfinite(resumed["loss"])
+
+
+def test_the_shipped_accelerate_configs_parse():
+    from pathlib import Path
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    folder = Path(__file__).resolve().parents[1] / "training" / "configs" / "accelerate"
+    fsdp = load_config_from_file(str(folder / "fsdp_2b.yaml"))
+    assert fsdp.distributed_type.value == "FSDP" and fsdp.fsdp_config["fsdp_version"] == 2
+    assert set(fsdp.fsdp_config["fsdp_transformer_layer_cls_to_wrap"].split(",")) == {"Qwen2DecoderLayer",
+                                                                                      "SiglipEncoderLayer"}
+    assert load_config_from_file(str(folder / "ddp.yaml")).distributed_type.value == "MULTI_GPU"
 
 
 def test_two_processes_take_the_same_steps_as_one(tmp_path):

@@ -7,7 +7,8 @@ checkpoint as ``authors:<folder>``), the datasets, the schedule and the loss. Th
 Checkpoints go to ``<out>/checkpoint-<step>/``: the model folder (safetensors + config + tokenizer), the optimizer
 state (safetensors), the RNG state and the position in the data (JSON). ``<out>/final/`` gets the last model. ``resume=<folder>`` continues exactly:
 the data order is a function of (seed, epoch), so the batches already seen in the current epoch are skipped, and
-the learning rate is a pure function of the step. Metrics are appended to ``<out>/metrics.jsonl``.
+the learning rate is a pure function of the step. Metrics are appended to ``<out>/metrics.jsonl``
+and written as TensorBoard scalars under ``<out>/tensorboard`` (``tensorboard --logdir <out>``).
 
 Runs on one process as is, and on several through ``accelerate launch`` / ``torchrun`` (the loader shards episodes
 over ranks); bf16 autocast is used on GPUs when ``bf16`` is on.
@@ -38,6 +39,9 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 class TrainConfig:
     data: list[str]  # dataset roots (written by data.DatasetWriter)
     out: str
+    # Share of each dataset's episodes to train on (one value per root, or empty for all): a seeded subset, the same
+    # in every epoch and on every rank. The paper's "EgoVLA (50%)" ablation is data_fractions=[0.5] on robot demos.
+    data_fractions: list[float] = field(default_factory=list)
     model: str = "egovla-tiny"  # egovla-tiny | egovla-2b | a checkpoint folder | authors:<folder>
     epochs: int = 1
     max_steps: int = 0  # 0 = no limit besides epochs
@@ -57,6 +61,7 @@ class TrainConfig:
     seed: int = 0
     save_every_steps: int = 0  # 0 = at the end of each epoch only
     log_every_steps: int = 10
+    tensorboard: bool = True  # scalars also to <out>/tensorboard (TensorBoard event files)
     resume: str = ""  # a checkpoint-<step> folder written by this trainer
 
     def validate(self):
@@ -70,6 +75,13 @@ class TrainConfig:
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         LossConfig(self.translation_loss, self.hand_dims)
+        if self.data_fractions:
+            if len(self.data_fractions) != len(self.data):
+                raise ValueError(f"data_fractions: one value per dataset root ({len(self.data)}), got "
+                                 f"{len(self.data_fractions)}")
+            for f in self.data_fractions:
+                if not 0.0 < f <= 1.0:
+                    raise ValueError(f"data_fractions: each value must be in (0, 1], got {f}")
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] = ()) -> "TrainConfig":
@@ -118,33 +130,52 @@ def _batch_inputs(model: EgoVLA, prompts: PromptBuilder, batch: dict, device):
     return pixels, prompt, proprio
 
 
-def save_training_state(folder: Path, model, tokenizer, optimizer, state: dict):
+def _full_state_options(**kw):
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=True, **kw)
+
+
+def save_training_state(folder: Path, model, net: EgoVLA, tokenizer, optimizer, state: dict, is_main: bool = True):
+    """Checkpoint ``folder``: the model folder, the optimizer state and the RNG (safetensors), the position (JSON).
+
+    Call it on every process: with FSDP the weights and the optimizer state are gathered from the shards (full,
+    unsharded state dicts keyed by parameter name, so a checkpoint resumes on any number of processes); the main
+    process writes. ``model`` is the prepared (possibly wrapped) module, ``net`` the unwrapped model."""
     from safetensors.torch import save_file
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
 
-    save_egovla(model, folder, tokenizer)
-    opt = optimizer.state_dict()
+    weights = get_model_state_dict(model, options=_full_state_options(cpu_offload=True))
+    optim = get_optimizer_state_dict(model, optimizer, options=_full_state_options(cpu_offload=True))
+    if not is_main:
+        return
+    save_egovla(net, folder, tokenizer, state_dict=weights)
     tensors = {"rng.torch": torch.get_rng_state()}
-    for idx, values in opt["state"].items():
+    for name, values in optim["state"].items():
         for key, value in values.items():
-            tensors[f"state.{idx}.{key}"] = torch.as_tensor(value).clone()
+            tensors[f"state.{name}.{key}"] = torch.as_tensor(value).clone()
     save_file(tensors, str(folder / OPTIMIZER_FILE))
-    (folder / STATE_FILE).write_text(json.dumps({**state, "param_groups": opt["param_groups"]}, indent=2) + "\n")
+    (folder / STATE_FILE).write_text(json.dumps({**state, "param_groups": optim["param_groups"]}, indent=2) + "\n")
 
 
-def load_training_state(folder: Path, optimizer) -> dict:
+def load_training_state(folder: Path, model, optimizer) -> dict:
+    """Restore the optimizer state and the RNG of a checkpoint written by ``save_training_state``; returns the
+    position. Every process reads the folder, so it must be visible to all of them."""
     from safetensors.torch import load_file
+    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
 
     path = folder / STATE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; resume= must name a checkpoint-<step> folder of this trainer")
     state = json.loads(path.read_text())
     tensors = load_file(str(folder / OPTIMIZER_FILE))
-    per_param: dict[int, dict] = {}
+    per_param: dict[str, dict] = {}
     for name, value in tensors.items():
         if name.startswith("state."):
-            _, idx, key = name.split(".", 2)
-            per_param.setdefault(int(idx), {})[key] = value
-    optimizer.load_state_dict({"state": per_param, "param_groups": state.pop("param_groups")})
+            param, key = name[len("state."):].rsplit(".", 1)
+            per_param.setdefault(param, {})[key] = value
+    set_optimizer_state_dict(model, optimizer, {"state": per_param, "param_groups": state.pop("param_groups")},
+                             options=_full_state_options())
     torch.set_rng_state(tensors["rng.torch"])
     return state
 
@@ -179,10 +210,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     prompts = PromptBuilder(tokenizer, mc.num_frames, mc.tokens_per_frame, mc.query_start_id, mc.num_queries,
                             tokenizer.pad_token_id or 0, tokenizer.eos_token_id or 0)
     stream = SampleStream(cfg.data, seed=cfg.seed, image_size=mc.image_size, rank=accelerator.process_index,
-                          world_size=accelerator.num_processes, hand_model=mc.hand_model)
+                          world_size=accelerator.num_processes, hand_model=mc.hand_model,
+                          episode_fractions=cfg.data_fractions or None)
     loader = DataLoader(stream, batch_size=cfg.batch_size, collate_fn=collate_samples, num_workers=cfg.num_workers,
                         persistent_workers=cfg.num_workers > 0)
-    steps_per_epoch = math.ceil(stream.num_samples / cfg.batch_size)
+    # Batches per epoch: the same on every rank (the smallest rank's count), or DDP would wait for a missing step.
+    def epoch_steps(e: int) -> int:
+        return min(stream.batches_per_rank(e, cfg.batch_size, cfg.num_workers))
+
+    steps_per_epoch = epoch_steps(0)  # for the schedule (epochs differ by a batch or so at most)
     total = steps_per_epoch * cfg.epochs if not cfg.max_steps else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -193,13 +229,22 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     step, epoch, skip = 0, 0, 0
     if cfg.resume:
-        state = load_training_state(Path(cfg.resume), optimizer)
+        state = load_training_state(Path(cfg.resume), model, optimizer)
         step, epoch, skip = state["step"], state["epoch"], state["step_in_epoch"]
     last: dict = {}
+    board = None
+    if cfg.tensorboard and accelerator.is_main_process:
+        from torch.utils.tensorboard import SummaryWriter
+
+        board = SummaryWriter(str(out / "tensorboard"), purge_step=step if cfg.resume else None)
+        if not cfg.resume:
+            board.add_text("config", "```\n" + json.dumps(asdict(cfg), indent=2) + "\n```", 0)
+            board.add_text("data", f"{stream.num_samples} samples in {len(stream.units)} episodes", 0)
     bar = tqdm(total=total, initial=step, disable=not progress or not accelerator.is_main_process, unit="step")
     model.train()
     while step < total and epoch < cfg.epochs:
         stream.set_epoch(epoch)
+        this_epoch = epoch_steps(epoch)
         for i, batch in enumerate(loader):
             if i < skip:
                 continue
@@ -222,18 +267,29 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                 if accelerator.is_main_process:
                     with open(out / "metrics.jsonl", "a") as f:
                         f.write(json.dumps(last) + "\n")
-            end_of_epoch = i + 1 >= steps_per_epoch
-            if accelerator.is_main_process and ((cfg.save_every_steps and step % cfg.save_every_steps == 0)
-                                                or step == total or end_of_epoch):
+                    if board is not None:
+                        for key, value in last.items():
+                            if key not in ("step", "epoch"):
+                                board.add_scalar(f"train/{key}", value, step)
+                        board.add_scalar("train/epoch", epoch, step)
+            end_of_epoch = i + 1 >= this_epoch
+            if (cfg.save_every_steps and step % cfg.save_every_steps == 0) or step == total or end_of_epoch:
                 position = {"step": step, "epoch": epoch + end_of_epoch, "step_in_epoch": 0 if end_of_epoch
-                            else i + 1, "config": asdict(cfg)}
-                save_training_state(out / f"checkpoint-{step}", net, tokenizer, optimizer, position)
+                            else i + 1, "processes": accelerator.num_processes,
+                            "distributed": accelerator.distributed_type.value, "config": asdict(cfg)}
+                save_training_state(out / f"checkpoint-{step}", model, net, tokenizer, optimizer, position,
+                                    accelerator.is_main_process)
             if step >= total or end_of_epoch:
                 break
         epoch, skip = epoch + 1, 0
     bar.close()
+    if board is not None:
+        board.close()
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+    weights = get_model_state_dict(model, options=_full_state_options(cpu_offload=True))  # gathered under FSDP
     if accelerator.is_main_process:
-        save_egovla(net, out / "final", tokenizer)  # the model alone, for the next stage or the policy
+        save_egovla(net, out / "final", tokenizer, state_dict=weights)  # the model alone, for the next stage
     return last
 
 

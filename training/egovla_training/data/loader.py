@@ -14,7 +14,8 @@ them. Per epoch:
 
 The order is a function of (seed, epoch, world_size, num_workers) only. Call ``set_epoch`` before each epoch; the
 epoch lives in shared memory, so persistent workers see it too. Episodes are the grain, so ranks can end an epoch
-with a few samples more or less than each other: with DDP, cap the steps per epoch or use ``Join``.
+with a few samples more or less than each other: ``batches_per_rank`` says how many batches each yields, and the
+trainer stops every rank at the smallest count.
 
 Memory per worker: one episode's decoded frames (at ``image_size``) plus the frames of the samples waiting in the
 buffer (neighbouring samples share frame arrays, so a buffered sample costs ~1 frame, not 6).
@@ -40,11 +41,14 @@ class SampleStream(IterableDataset):
     ``image_size``: (height, width) (or an int for square) to resize frames to in the worker, e.g. the model's
     384; None keeps the stored size. ``hand_model``: the id of the hand model in use; every dataset must
     record it (``HandModelMismatchError`` otherwise), and all datasets must agree even when it is None.
-    ``shuffle=False`` streams in storage order (still sharded), for evaluation."""
+    ``shuffle=False`` streams in storage order (still sharded), for evaluation. ``episode_fractions``: per root,
+    the share of its episodes to use (at least one), a subset drawn once from ``seed``: the same in every epoch, on
+    every rank and worker (the paper's 50 %-of-robot-demos ablation)."""
 
     def __init__(self, roots: str | Path | Sequence[str | Path], *, seed: int = 0, shuffle: bool = True,
                  shuffle_buffer: int = 256, image_size: int | tuple[int, int] | None = None, rank: int = 0,
-                 world_size: int = 1, hand_model: str | None = None):
+                 world_size: int = 1, hand_model: str | None = None,
+                 episode_fractions: Sequence[float] | None = None):
         super().__init__()
         roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
         if not roots:
@@ -63,9 +67,14 @@ class SampleStream(IterableDataset):
                     f"dataset {reader.root} was made with hand model {reader.hand_model!r} but {first.root} with "
                     f"{first.hand_model!r}; regenerate one of them with the other's hand model")
         self.hand_model = first.hand_model
-        # All episodes, as (reader index, episode ref): the unit of shuffling and sharding.
-        self.units = [(i, ref) for i, r in enumerate(self.readers) for ref in r.episodes]
         self.seed, self.shuffle, self.shuffle_buffer = int(seed), shuffle, shuffle_buffer
+        # All episodes, as (reader index, episode ref): the unit of shuffling and sharding.
+        fractions = [1.0] * len(roots) if episode_fractions is None else [float(f) for f in episode_fractions]
+        if len(fractions) != len(roots) or not all(0.0 < f <= 1.0 for f in fractions):
+            raise ValueError(f"episode_fractions: one value in (0, 1] per dataset root ({len(roots)}), got "
+                             f"{episode_fractions}")
+        self.units = [(i, r.episodes[k]) for i, (r, f) in enumerate(zip(self.readers, fractions))
+                      for k in _kept_episodes(len(r.episodes), f, [self.seed, i])]
         self.image_size = (image_size, image_size) if isinstance(image_size, int) else image_size
         self.rank, self.world_size = rank, world_size
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
@@ -90,6 +99,19 @@ class SampleStream(IterableDataset):
                  else np.arange(len(self.units)))
         g, total = self.rank * num_workers + worker_id, self.world_size * num_workers
         return [self.units[k] for k in order[g::total]]
+
+    def batches_per_rank(self, epoch: int, batch_size: int, num_workers: int = 0) -> list[int]:
+        """How many batches each rank's ``DataLoader`` yields in ``epoch``: every worker batches its own samples, so
+        a rank yields ``sum over its workers of ceil(samples / batch_size)``. Ranks differ by a batch or so (episodes
+        are the grain); data-parallel training must stop every rank at the minimum, or the others wait forever."""
+        workers = max(1, num_workers)
+        counts = []
+        for rank in range(self.world_size):
+            shard = SampleStream.__new__(SampleStream)
+            shard.__dict__.update(self.__dict__, rank=rank)
+            counts.append(sum(-(-sum(ref.num_samples for _, ref in shard.worker_units(epoch, w, workers))
+                                // batch_size) for w in range(workers)))
+        return counts
 
     def __iter__(self) -> Iterator[Sample]:
         info = get_worker_info()
@@ -129,3 +151,11 @@ class SampleStream(IterableDataset):
 def _materialise(item) -> Sample:
     data, i, frames = item
     return data.sample(i, frames)
+
+
+def _kept_episodes(count: int, fraction: float, seed) -> np.ndarray:
+    """Indices (in storage order) of ``round(fraction * count)`` episodes (at least one), chosen with ``seed``."""
+    if fraction >= 1.0:
+        return np.arange(count)
+    keep = max(1, int(round(fraction * count)))
+    return np.sort(np.random.default_rng(seed).permutation(count)[:keep])

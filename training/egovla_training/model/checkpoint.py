@@ -38,9 +38,12 @@ class CheckpointError(ValueError):
 
 # -- our format ------------------------------------------------------------------------------------------------
 
-def save_egovla(model: EgoVLA, folder: str | Path, tokenizer=None) -> Path:
-    """Write config, weights (safetensors) and, if given, the tokenizer into ``folder``."""
-    from safetensors.torch import save_model
+def save_egovla(model: EgoVLA, folder: str | Path, tokenizer=None, state_dict: dict | None = None) -> Path:
+    """Write config, weights (safetensors) and, if given, the tokenizer into ``folder``.
+
+    ``state_dict``: the weights to write instead of the model's own (e.g. gathered from FSDP shards); a full
+    state dict with the model's parameter names."""
+    from safetensors.torch import save_file, save_model
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -49,7 +52,17 @@ def save_egovla(model: EgoVLA, folder: str | Path, tokenizer=None) -> Path:
         tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))
         cfg = EgoVLAConfig.from_dict({**cfg.to_dict(), "tokenizer": TOKENIZER_DIR})
     cfg.save(folder)
-    save_model(model, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "model_type": cfg.model_type})
+    metadata = {"format": "pt", "model_type": cfg.model_type}
+    if state_dict is None:
+        save_model(model, str(folder / WEIGHTS_FILE), metadata=metadata)
+    else:
+        # tied parameters (one Parameter under several names) are written once, as save_model does
+        first: dict[int, str] = {}
+        for name, param in model.named_parameters(remove_duplicate=False):
+            first.setdefault(id(param), name)
+        tied = {name for name, param in model.named_parameters(remove_duplicate=False) if first[id(param)] != name}
+        save_file({k: v.detach().contiguous() for k, v in state_dict.items() if k not in tied},
+                  str(folder / WEIGHTS_FILE), metadata)
     return folder
 
 
