@@ -13,8 +13,11 @@ setup(
         ("share/" + package_name, ["package.xml"]),
         # launch -> the repository's launch/ folder (a symlink), installed where `ros2 launch egovla` looks.
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
+        # config -> the repository's config/ folder (a symlink): graph descriptions and node parameters.
+        ("share/" + package_name + "/config/graphs", glob("config/graphs/*.yaml")),
+        ("share/" + package_name + "/config", glob("config/*.yaml")),
     ],
-    install_requires=["setuptools", "egovla_description"],
+    install_requires=["setuptools", "PyYAML", "egovla_description"],
     zip_safe=True,
     maintainer="EgoVLA ROS maintainers",
     maintainer_email="maintainers@egovla-ros.org",
@@ -23,6 +26,7 @@ setup(
     entry_points={
         "console_scripts": [
             "robot_description_publisher = egovla.robot_description_publisher:main",
+            "egovla-launch = egovla.launcher:main",
         ],
     },
 )
