@@ -17,7 +17,7 @@ setup(
         ("share/" + package_name + "/config/graphs", glob("config/graphs/*.yaml")),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
     ],
-    install_requires=["setuptools", "PyYAML", "egovla_description"],
+    install_requires=["setuptools", "PyYAML", "numpy", "egovla_description", "egovla_sim", "egovla_training"],
     zip_safe=True,
     maintainer="EgoVLA ROS maintainers",
     maintainer_email="maintainers@egovla-ros.org",
@@ -27,6 +27,10 @@ setup(
         "console_scripts": [
             "robot_description_publisher = egovla.robot_description_publisher:main",
             "egovla-launch = egovla.launcher:main",
+            "sim_bridge = egovla.nodes.sim_bridge:main",
+            "smoother = egovla.nodes.smoother:main",
+            "arm_ik = egovla.nodes.arm_ik:main",
+            "hand_retarget = egovla.nodes.hand_retarget:main",
         ],
     },
 )

@@ -1,0 +1,49 @@
+"""What every node of the stack shares: declared parameters with descriptions, one clear error at startup, clean
+shutdown, wall-clock time for watchdogs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+
+class NodeConfigError(ValueError):
+    """A parameter value the node cannot run with; the node exits with code 2 and this one line."""
+
+
+def declare(node: Node, name: str, default, description: str, check: Callable | None = None, problem: str = ""):
+    """Declare ``name`` with a description and return its value; ``check(value)`` False -> ``NodeConfigError``."""
+    value = node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+    if check is not None and not check(value):
+        raise NodeConfigError(f"parameter {name}={value!r}: {problem or 'invalid value'}")
+    return value
+
+
+def monotonic_s() -> float:
+    """Wall time for watchdogs: sim time stands still when the simulator waits, so silence is measured in wall time."""
+    return time.monotonic()
+
+
+def run(node_factory: Callable[[], Node], name: str, args=None) -> int:
+    """rclpy.init, build the node (configuration errors -> one line on stderr, exit 2), spin until Ctrl-C."""
+    rclpy.init(args=args)
+    try:
+        node = node_factory()
+    except (NodeConfigError, ValueError, FileNotFoundError, KeyError) as e:
+        print(f"{name}: error: {e}", file=sys.stderr, flush=True)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,170 @@
+"""Shared part of the nodes that turn smoothed action steps into ``/joint_command``: arm IK and hand retargeting.
+
+    sub  /egovla/action          sensor_msgs/JointState  one smoothed 48-value step (stamp = the tick it answers)
+    sub  /joint_states           sensor_msgs/JointState  measured positions (IK seed, hold pose at start)
+    sub  /ego_camera/image_raw   sensor_msgs/Image       only as the camera's heartbeat
+    sub  /egovla/task_status     diagnostic_msgs/DiagnosticStatus  a new episode re-initialises the hold pose
+    pub  /joint_command          sensor_msgs/JointState  this node's joints, stamped like the step they answer
+    pub  /diagnostics            diagnostic_msgs/DiagnosticArray   safety state, counters, silences (1 Hz, and on
+                                                                   every change of state)
+
+Every command goes through the safety layer (``egovla.safety``) restricted to this node's joint groups: limits,
+per-tick velocity caps paced by the commands' stamps (sim time in simulation: how far a joint moves per tick does
+not depend on how fast the machine runs), whole-command rejection of NaN/Inf. Watchdog: when the policy chain
+(``/egovla/action``) or the camera is silent for longer than its timeout on the node's clock, the node publishes
+the hold pose -- the last safe targets -- every control period, stamped with the latest joint state, so a lockstep
+simulator keeps stepping with the robot holding still; when both are back it resumes, ramping its velocity caps
+up.
+
+The clock is the node's: wall time on a robot or a free-running simulator, sim time (``use_sim_time``) in a
+lockstep simulation. There sim time stands still while the simulator waits for commands, so a slow policy is not
+"silent"; a dead one is: the simulator's lockstep timeout advances time with the last targets (the robot holds
+still), and after the watchdog's timeout in sim time the nodes hold formally and say so on ``/diagnostics``.
+"""
+
+from __future__ import annotations
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+
+from egovla_description import load_robot
+
+from ..msgs import MessageError, command_msg, joint_state_positions, msg_to_step, stamp_to_s
+from ..safety import STATE_HOLD, STATE_NO_TARGETS, SafetyConfig, SafetyFilter
+from .common import declare
+
+
+class JointController(Node):
+    """Subclasses set ``groups`` and implement ``targets(step, positions) -> dict``."""
+
+    groups: tuple[str, ...] = ()
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        robot_name = declare(self, "robot", "h1_inspire", "robot table name or path")
+        self.robot = load_robot(robot_name)
+        positive = (lambda v: v > 0, "must be > 0")
+        config = SafetyConfig(
+            limit_margin_rad=declare(self, "limit_margin_rad", 0.01, "targets stay this far inside the position "
+                                     "limits (rad)", lambda v: 0 <= v < 0.5, "must be in [0, 0.5)"),
+            max_arm_velocity_rad_s=declare(self, "max_arm_velocity_rad_s", 2.0, "arm joint speed cap (rad/s)",
+                                           *positive),
+            max_hand_velocity_rad_s=declare(self, "max_hand_velocity_rad_s", 4.0, "hand joint speed cap (rad/s)",
+                                            *positive),
+            control_hz=declare(self, "control_hz", 30.0, "control rate (Hz)", *positive),
+            stale_after_s={"policy": declare(self, "policy_timeout_s", 0.2, "hold when no action step came for "
+                                             "this long (s, wall time)", *positive),
+                           "camera": declare(self, "camera_timeout_s", 0.2, "hold when no camera image came for "
+                                             "this long (s, wall time)", *positive)},
+            resume_ramp_s=declare(self, "resume_ramp_s", 0.5, "after a hold, velocity caps ramp up over this "
+                                  "time (s)", lambda v: v >= 0, "must be >= 0"),
+            groups=self.groups)
+        self.reset_gap_s = declare(self, "reset_gap_s", 0.5, "a gap (or a step back) this long in /joint_states "
+                                   "stamps means a reset: the hold pose becomes the measured one (s)", *positive)
+        self.safety = SafetyFilter(self.robot, config)
+        self.positions: dict[str, float] | None = None
+        self.state_stamp = None
+        self._episode = None
+        self._reinit = False
+        self._last_state = None
+        self._hold_published_for = None
+        self.command_pub = self.create_publisher(JointState, "/joint_command", 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(JointState, "/joint_states", self._on_joint_states, 10)
+        self.create_subscription(JointState, "/egovla/action", self._on_action, 10)
+        self.create_subscription(Image, "/ego_camera/image_raw", self._on_image, 2)
+        self.create_subscription(DiagnosticStatus, "/egovla/task_status", self._on_task_status, 10)
+        self.create_timer(1.0 / config.control_hz, self._on_timer)
+        self.create_timer(1.0, self._publish_diagnostics)
+
+    def _now(self) -> float:
+        """The node's clock (s): sim time with use_sim_time, else wall time."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # -- subclass API -------------------------------------------------------------------------------------------
+    def targets(self, step, positions: dict[str, float]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def on_new_episode(self):
+        """Called when the simulator starts a new episode (e.g. reseed the IK)."""
+
+    # -- inputs -------------------------------------------------------------------------------------------------
+    def _on_joint_states(self, msg: JointState):
+        try:
+            positions = joint_state_positions(msg)
+        except MessageError as e:
+            self.get_logger().error(f"joint state ignored: {e}", throttle_duration_sec=1.0)
+            return
+        previous = self.state_stamp
+        self.positions, self.state_stamp = positions, msg.header.stamp
+        # A jump in the measured state's time (a simulator reset, a restarted robot driver) or a new episode
+        # announced on /egovla/task_status: hold where the robot is now, not where the last targets were.
+        gap = None if previous is None else stamp_to_s(msg.header.stamp) - stamp_to_s(previous)
+        jumped = gap is not None and not 0 <= gap < self.reset_gap_s
+        if self.safety.state(self._now()) == STATE_NO_TARGETS or self._reinit or jumped:
+            try:
+                self.safety.initialise(positions, self._now())
+            except ValueError as e:
+                self.get_logger().error(f"cannot hold this pose: {e}", throttle_duration_sec=1.0)
+                return
+            self._reinit = False
+
+    def _on_image(self, _msg: Image):
+        self.safety.heartbeat("camera", self._now())
+
+    def _on_task_status(self, msg: DiagnosticStatus):
+        episode = next((kv.value for kv in msg.values if kv.key == "episode"), None)
+        if episode is not None and episode != self._episode:
+            if self._episode is not None:
+                self._reinit = True  # the next joint state is the new episode's start pose
+                self.on_new_episode()
+            self._episode = episode
+
+    def _on_action(self, msg: JointState):
+        now = self._now()
+        try:
+            step = msg_to_step(msg)
+        except MessageError as e:
+            self.get_logger().error(f"action step rejected: {e}", throttle_duration_sec=1.0)
+            return
+        self.safety.heartbeat("policy", now)
+        if self.positions is None:
+            self.get_logger().warn("no joint state yet: action step ignored", throttle_duration_sec=1.0)
+            return
+        try:
+            wanted = self.targets(step, self.positions)
+        except ValueError as e:
+            self.get_logger().error(f"action step not converted: {e}", throttle_duration_sec=1.0)
+            return
+        self._send(self.safety.filter(wanted, now, tick_s=stamp_to_s(msg.header.stamp)), msg.header.stamp)
+
+    # -- outputs ------------------------------------------------------------------------------------------------
+    def _send(self, result, stamp):
+        for line in result.events:
+            self.get_logger().warn(line, throttle_duration_sec=1.0)
+        if result.targets:
+            self.command_pub.publish(command_msg(result.targets, stamp))
+        if result.state != self._last_state:
+            self._last_state = result.state
+            self._publish_diagnostics()
+
+    def _on_timer(self):
+        now = self._now()
+        if self.safety.state(now) != STATE_HOLD or self.state_stamp is None:
+            return
+        stamp_key = (self.state_stamp.sec, self.state_stamp.nanosec)
+        if stamp_key == self._hold_published_for:
+            return  # one hold command per observation: a lockstep simulator steps once per tick
+        self._hold_published_for = stamp_key
+        self._send(self.safety.filter({}, now, tick_s=stamp_to_s(self.state_stamp)), self.state_stamp)
+
+    def _publish_diagnostics(self):
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        for status in self.safety.diagnostics(self._now()):
+            array.status.append(DiagnosticStatus(
+                level=bytes([status["level"]]), name=f"{self.get_name()}: {status['name']}",
+                message=status["message"], hardware_id=self.robot.name,
+                values=[KeyValue(key=k, value=v) for k, v in status.get("values", [])]))
+        self.diag_pub.publish(array)
