@@ -16,6 +16,7 @@ import bench_action  # noqa: E402
 import bench_data  # noqa: E402
 import bench_ik  # noqa: E402
 import bench_model  # noqa: E402
+import bench_ros  # noqa: E402
 import bench_sim  # noqa: E402
 import bench_twin  # noqa: E402
 
@@ -42,7 +43,7 @@ def machine() -> dict:
 def main() -> int:
     out = {"machine": machine(), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     for name, module in (("ik", bench_ik), ("action", bench_action), ("sim", bench_sim), ("twin", bench_twin),
-                         ("data", bench_data), ("model", bench_model)):
+                         ("data", bench_data), ("model", bench_model), ("ros", bench_ros)):
         print(f"benchmark: {name} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         out.update(module.run())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CameraInfo, JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from ros_harness import NodeProcess, wait_until
@@ -65,7 +65,7 @@ class FakeRobot:
         node = probe.node
         self.positions = dict(positions)
         self.state_pub = node.create_publisher(JointState, "/joint_states", 10)
-        self.image_pub = node.create_publisher(Image, "/ego_camera/image_raw", 2)
+        self.camera_pub = node.create_publisher(CameraInfo, "/ego_camera/camera_info", 10)
         self.chunk_pub = node.create_publisher(JointTrajectory, "/egovla/action_chunk", 10)
         self.action_pub = node.create_publisher(JointState, "/egovla/action", 10)
         self.clock_pub = node.create_publisher(Clock, "/clock", 10)
@@ -84,9 +84,9 @@ class FakeRobot:
         msg = JointState(name=list(self.positions), position=list(self.positions.values()))
         msg.header.stamp = s_to_stamp(t)
         self.state_pub.publish(msg)
-        image = Image(height=4, width=4, encoding="rgb8", step=12, data=bytes(48))
-        image.header.stamp = s_to_stamp(t)
-        self.image_pub.publish(image)
+        info = CameraInfo(height=72, width=128)
+        info.header.stamp = s_to_stamp(t)
+        self.camera_pub.publish(info)
 
     def warm_up(self, chunk, t0=5.0):
         """Ticks (not tracked) until every connection of the loop carries messages, then a new episode: the nodes

@@ -2,7 +2,8 @@
 
     sub  /egovla/action          sensor_msgs/JointState  one smoothed 48-value step (stamp = the tick it answers)
     sub  /joint_states           sensor_msgs/JointState  measured positions (IK seed, hold pose at start)
-    sub  /ego_camera/image_raw   sensor_msgs/Image       only as the camera's heartbeat
+    sub  /ego_camera/camera_info sensor_msgs/CameraInfo  the camera's heartbeat (published with every frame; far
+                                                         cheaper to receive than the image)
     sub  /egovla/task_status     diagnostic_msgs/DiagnosticStatus  a new episode re-initialises the hold pose
     pub  /joint_command          sensor_msgs/JointState  this node's joints, stamped like the step they answer
     pub  /diagnostics            diagnostic_msgs/DiagnosticArray   safety state, counters, silences (1 Hz, and on
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CameraInfo, JointState
 
 from egovla_description import load_robot
 
@@ -73,7 +74,7 @@ class JointController(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(JointState, "/joint_states", self._on_joint_states, 10)
         self.create_subscription(JointState, "/egovla/action", self._on_action, 10)
-        self.create_subscription(Image, "/ego_camera/image_raw", self._on_image, 2)
+        self.create_subscription(CameraInfo, "/ego_camera/camera_info", self._on_camera, 10)
         self.create_subscription(DiagnosticStatus, "/egovla/task_status", self._on_task_status, 10)
         self.create_timer(1.0 / config.control_hz, self._on_timer)
         self.create_timer(1.0, self._publish_diagnostics)
@@ -110,7 +111,7 @@ class JointController(Node):
                 return
             self._reinit = False
 
-    def _on_image(self, _msg: Image):
+    def _on_camera(self, _msg: CameraInfo):
         self.safety.heartbeat("camera", self._now())
 
     def _on_task_status(self, msg: DiagnosticStatus):
