@@ -31,6 +31,7 @@ setup(
             "smoother = egovla.nodes.smoother:main",
             "arm_ik = egovla.nodes.arm_ik:main",
             "hand_retarget = egovla.nodes.hand_retarget:main",
+            "recorder = egovla.nodes.recorder:main",
         ],
     },
 )

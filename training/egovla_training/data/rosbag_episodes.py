@@ -78,6 +78,9 @@ TOPICS: dict[str, str] = {
     CLOCK_TOPIC: "rosgraph_msgs/msg/Clock",
 }
 REQUIRED_TOPICS = (IMAGE_TOPIC, JOINT_STATES_TOPIC)
+# /egovla/task_status values that are bookkeeping of the simulator bridge, not subtask flags
+STATUS_INFO_KEYS = frozenset({"episode", "tick", "global_tick", "stamp_ns", "missed_ticks", "stale_commands",
+                              "placement_index", "mode", "stopped", "failure"})
 CAMERA_FRAME_ID = "head_camera_optical_frame"
 
 _T = TYPESTORE.types
@@ -471,12 +474,20 @@ def _assemble(path: Path, metadata: dict, b: dict, read_images: bool) -> Episode
     for _, m in status_msgs:
         values = {kv.key: kv.value for kv in m.values}
         try:
-            status.append({"task": m.name, "success": values.get("success") == "1",
-                           "progress": float(values.get("progress", "nan")),
-                           "subtasks": {k: float(v) for k, v in values.items() if k not in ("success", "progress")},
-                           "message": m.message})
+            progress = float(values.get("progress", "nan"))
         except ValueError as err:
-            raise EpisodeBagError(f"{path}: {TASK_STATUS_TOPIC} has a non-numeric value ({err})") from None
+            raise EpisodeBagError(f"{path}: {TASK_STATUS_TOPIC} has a non-numeric progress ({err})") from None
+        rest = {k: v for k, v in values.items() if k not in ("success", "progress") and k not in STATUS_INFO_KEYS}
+        subtasks = {}
+        for k, v in rest.items():
+            try:
+                subtasks[k] = float(v)
+            except ValueError:
+                raise EpisodeBagError(f"{path}: {TASK_STATUS_TOPIC} value {k}={v!r} is neither a number nor one of "
+                                      f"the bookkeeping keys {sorted(STATUS_INFO_KEYS)}") from None
+        status.append({"task": m.name, "success": values.get("success") == "1", "progress": progress,
+                       "subtasks": subtasks, "message": m.message,
+                       "info": {k: values[k] for k in STATUS_INFO_KEYS if k in values}})
 
     chunks = sorted(b[ACTION_CHUNK_TOPIC], key=lambda x: _ns(x[1].header.stamp))
     chunk_names: tuple[str, ...] = tuple(chunks[0][1].joint_names) if chunks else ()
