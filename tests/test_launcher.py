@@ -57,7 +57,8 @@ def test_arguments_are_typed_substituted_and_checked(tmp_path):
     ([{"name": "a", "executable": "x"}], "missing \\['module'\\]"),
     ([{"name": "a", "executable": "x", "module": "m", "if": "nope == 1"}], "condition"),
     ([{"name": "a", "executable": "x", "module": "m", "parameters": {"p": "${nope}"}}], "not an argument"),
-    ([{"name": "a", "executable": "x", "module": "m"}, {"name": "a", "executable": "y", "module": "m"}], "unique"),
+    ([{"name": "a", "executable": "x", "module": "m"}, {"name": "a", "executable": "y", "module": "m"}],
+     "two nodes named"),
 ])
 def test_bad_graph_files_name_the_file_and_the_problem(tmp_path, nodes, message):
     with pytest.raises(GraphError, match=message) as err:

@@ -32,6 +32,7 @@ setup(
             "arm_ik = egovla.nodes.arm_ik:main",
             "hand_retarget = egovla.nodes.hand_retarget:main",
             "recorder = egovla.nodes.recorder:main",
+            "teleop_replay = egovla.nodes.teleop_replay:main",
         ],
     },
 )

@@ -13,6 +13,7 @@ A graph file (``config/graphs/<name>.yaml``) declares its launch arguments and i
         module: egovla.nodes.sim_bridge   # the same entry point as a module, for machines without ros2 launch
         if: sim == mujoco                 # optional: <argument> == <value>, <argument> != <value> or <argument>
         ends_graph: false                 # optional: when this node exits with 0, the whole graph stops with 0
+      # several entries may share a name if their conditions exclude each other (e.g. per-policy parameters)
         parameters: {task: "${task}", image_width: 640}
 
 ``${name}`` is replaced by the argument's value; a value that is exactly one ``${name}`` takes the argument's type
@@ -130,6 +131,9 @@ class Graph:
                 continue
             params = {k: _substitute(v, values, f"{where}, parameter {k}") for k, v in
                       (node.get("parameters") or {}).items()}
+            if any(s.name == node["name"] for s in specs):
+                raise GraphError(f"{where}: two nodes named {node['name']!r} for these arguments (entries of one name "
+                                 f"need conditions that exclude each other)")
             specs.append(NodeSpec(name=node["name"], executable=node["executable"], module=node["module"],
                                   parameters=params, ends_graph=bool(node.get("ends_graph", False)),
                                   package=node.get("package", "egovla")))
@@ -188,7 +192,6 @@ def load_graph(name_or_path: str | Path) -> Graph:
         arg = Argument(name, spec["default"], str(spec["description"]), _TYPES[kind], tuple(spec.get("choices", ())))
         arguments[name] = Argument(name, arg.parse(spec["default"]), arg.description, arg.type,
                                    tuple(arg.parse(c) for c in arg.choices))
-    names = []
     for i, node in enumerate(raw["nodes"]):
         if not isinstance(node, dict):
             raise GraphError(f"{path}: node {i} is not a mapping")
@@ -196,9 +199,6 @@ def load_graph(name_or_path: str | Path) -> Graph:
         extra = sorted(set(node) - {"name", "executable", "module", "if", "ends_graph", "parameters", "package"})
         if missing or extra:
             raise GraphError(f"{path}: node {node.get('name', i)!r}: missing {missing}, unknown {extra}")
-        names.append(node["name"])
-    if len(set(names)) != len(names):
-        raise GraphError(f"{path}: node names must be unique, got {names}")
     graph = Graph(path.stem, path, str(raw.get("description", "")), arguments, raw["nodes"])
     graph.resolve()  # every substitution and condition checks out with the defaults
     return graph
