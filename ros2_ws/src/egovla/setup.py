@@ -33,6 +33,7 @@ setup(
             "hand_retarget = egovla.nodes.hand_retarget:main",
             "recorder = egovla.nodes.recorder:main",
             "teleop_replay = egovla.nodes.teleop_replay:main",
+            "evaluator = egovla.nodes.evaluator:main",
         ],
     },
 )
