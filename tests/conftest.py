@@ -33,3 +33,19 @@ def ros_probe(ros_domain):
     probe = RosProbe(ros_domain)
     yield probe
     probe.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    import torch
+
+    from egovla_training.hands import load_hand_model
+    from egovla_training.model.checkpoint import save_egovla
+    from egovla_training.model.config import egovla_tiny
+    from egovla_training.model.egovla import EgoVLA
+    from egovla_training.model.prompt import TINY_TOKENIZER_DIR, load_tokenizer
+
+    tok = load_tokenizer(TINY_TOKENIZER_DIR)
+    torch.manual_seed(0)
+    model = EgoVLA(egovla_tiny(load_hand_model("left", kind="auto").model_id, tok.vocab_size)).eval()
+    return save_egovla(model, tmp_path_factory.mktemp("ckpt") / "tiny", tok)

@@ -145,6 +145,14 @@ def test_a_data_fraction_keeps_the_same_half_of_the_episodes(tmp_path):
         recipe(root, tmp_path / "o", data_fractions=[1.5]).validate()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_fsdp_shards_take_the_same_steps_and_checkpoint_whole(dataset, tmp_path):
     """FSDP2 over 2 CPU processes (gloo; parameters, gradients and optimizer state sharded, wrapped per layer as the
     shipped config does) takes the same two AdamW steps as one unsharded process, and the trainer's checkpoint
@@ -193,19 +201,22 @@ def test_the_shipped_accelerate_configs_parse():
 
 
 def test_two_processes_take_the_same_steps_as_one(tmp_path):
-    """Data parallel over gloo (torchrun, 2 CPU processes, batch 2 each) against one process with the global batch
-    of 4: equal losses and weights after two AdamW steps."""
+    """Data parallel over gloo (torchrun, 2 CPU processes with accelerate inside, batch 2 each) against one process
+    with the global batch of 4: equal losses and weights after two AdamW steps."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
     script = Path(__file__).resolve().parent / "ddp_step.py"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, str(script), str(tmp_path / "one.json")], check=True, env=env, timeout=300)
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                    str(script), str(tmp_path / "two.json")], check=True, env=env, timeout=300,
-                   capture_output=True)
+    # torchrun starts the processes; accelerate's Accelerator (as in egovla-train) runs inside each of them.
+    # (`accelerate launch --cpu --num_processes 2` starts a single process with accelerate 1.15.)
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          str(script), str(tmp_path / "two.json")], env=env, timeout=300, capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
     one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
     assert (one["processes"], two["processes"]) == (1, 2)
     np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-5)

@@ -34,6 +34,8 @@ setup(
             "recorder = egovla.nodes.recorder:main",
             "teleop_replay = egovla.nodes.teleop_replay:main",
             "evaluator = egovla.nodes.evaluator:main",
+            "policy = egovla.nodes.policy:main",
+            "egovla-demo = egovla.demo:main",
         ],
     },
 )

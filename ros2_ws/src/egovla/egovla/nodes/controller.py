@@ -70,6 +70,8 @@ class JointController(Node):
         self._reinit = False
         self._last_state = None
         self._hold_published_for = None
+        self._last_timer_s = None
+        self._init_s = None  # node-clock time of the last initialise of the safety layer
         self.command_pub = self.create_publisher(JointState, "/joint_command", 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(JointState, "/joint_states", self._on_joint_states, 10)
@@ -106,6 +108,7 @@ class JointController(Node):
         if self.safety.state(self._now()) == STATE_NO_TARGETS or self._reinit or jumped:
             try:
                 self.safety.initialise(positions, self._now())
+                self._init_s = self._now()
             except ValueError as e:
                 self.get_logger().error(f"cannot hold this pose: {e}", throttle_duration_sec=1.0)
                 return
@@ -150,8 +153,19 @@ class JointController(Node):
             self._last_state = result.state
             self._publish_diagnostics()
 
+    def _clock_jumped(self, now: float) -> None:
+        """A jump of the clock (a simulator reset: sim time leaps over the warm-up) restarts the watchdog from the
+        measured pose: silence across a reset is nobody's fault."""
+        last, self._last_timer_s = self._last_timer_s, now
+        fresh = self._init_s is not None and 0 <= now - self._init_s < self.reset_gap_s  # a joint state did it
+        if last is not None and not 0 <= now - last < self.reset_gap_s and self.positions is not None and not fresh:
+            self.safety.initialise(self.positions, now)
+            self._init_s = now
+            self._reinit = True  # and again from the new episode's first joint state
+
     def _on_timer(self):
         now = self._now()
+        self._clock_jumped(now)
         if self.safety.state(now) != STATE_HOLD or self.state_stamp is None:
             return
         stamp_key = (self.state_stamp.sec, self.state_stamp.nanosec)
@@ -161,6 +175,7 @@ class JointController(Node):
         self._send(self.safety.filter({}, now, tick_s=stamp_to_s(self.state_stamp)), self.state_stamp)
 
     def _publish_diagnostics(self):
+        self._clock_jumped(self._now())
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         for status in self.safety.diagnostics(self._now()):

@@ -100,6 +100,10 @@ class Evaluator(Node):
         self.bridge_wait_s = float(declare(self, "bridge_wait_s", BRIDGE_WAIT_S, "wall seconds to wait for the "
                                            "bridge's /sim/reset service at startup",
                                            lambda v: isinstance(v, (int, float)) and v > 0, "must be > 0"))
+        self.wait_for_graph_s = float(declare(self, "wait_for_graph_s", 30.0, "wall seconds to wait, before the first "
+                                              "episode, for a policy (/egovla/action_chunk) and a controller "
+                                              "(/joint_command) to appear; 0: do not wait",
+                                              lambda v: isinstance(v, (int, float)) and v >= 0, "must be >= 0"))
         self.out.mkdir(parents=True, exist_ok=True)
         self.exit_code = 0
         self._lock = threading.Lock()
@@ -135,12 +139,13 @@ class Evaluator(Node):
             self._statuses.append((time.monotonic(), status))
 
     def _on_diagnostics(self, msg: DiagnosticArray):
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         for s in msg.status:
             fault = diagnostic_fault(s.name, s.level[0] if isinstance(s.level, bytes) else int(s.level), s.message,
                                      self.bridge)
             if fault:
                 with self._lock:
-                    self._faults.append(fault)
+                    self._faults.append((stamp_ns, fault))
 
     def _on_image(self, msg: Image):
         if msg.encoding != "rgb8":
@@ -195,14 +200,19 @@ class Evaluator(Node):
             raise BridgeMissing(f"no parameter service /{self.bridge}/set_parameters_atomically within "
                                 f"{wait:g} s (parameter sim_bridge names the bridge node)")
         warmup = self._bridge_parameter("warmup_steps")
-        if self.video:  # the first episode's trajectories need the policy's chunks from its first tick on
-            deadline = time.monotonic() + CHUNK_PUBLISHER_WAIT_S
-            while not self.count_publishers("/egovla/action_chunk") and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if not self.count_publishers("/egovla/action_chunk"):
-                log.warning("no /egovla/action_chunk publisher: videos without predicted trajectories")
-            else:
-                time.sleep(0.2)  # discovered -> matched
+        # The first episode's first tick needs the whole loop (policy -> controllers -> bridge) connected: nodes
+        # started together discover each other within about a second, and a message sent before its subscriber
+        # is matched is lost (the tick would be missed).
+        deadline = time.monotonic() + max(self.wait_for_graph_s, CHUNK_PUBLISHER_WAIT_S if self.video else 0.0)
+        connected = lambda: (self.count_publishers("/egovla/action_chunk") > 0  # noqa: E731
+                             and self.count_publishers("/joint_command") > 0)
+        while not connected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not self.count_publishers("/egovla/action_chunk"):
+            log.warning("no /egovla/action_chunk publisher (no policy?)" + (": videos without predicted "
+                                                                            "trajectories" if self.video else ""))
+        if connected():
+            time.sleep(1.0)  # discovered here -> matched everywhere
         records = []
         with open(self.out / "records.jsonl", "w") as jsonl:
             for k, rollout in enumerate(self.plan):
@@ -260,8 +270,11 @@ class Evaluator(Node):
                 with self._lock:
                     statuses, self._statuses = list(self._statuses), deque()
                     faults, self._faults = list(self._faults), deque()
-                for fault in faults:
-                    tracker.add_fault(fault)
+                for stamp_ns, fault in faults:
+                    # reports stamped before the episode's first observation (its reset and warm-up, when no
+                    # policy is asked) belong to no episode; unstamped ones (0) count
+                    if stamp_ns == 0 or stamp_ns >= tracker.start_stamp_ns:
+                        tracker.add_fault(fault)
                 for when, status in statuses:
                     if tracker.on_status(status, when):
                         break

@@ -24,7 +24,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import String
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 from std_srvs.srv import Trigger
 
 from egovla_description import HEAD_CAMERA_OPTICAL_FRAME, load_robot
@@ -32,6 +32,7 @@ from egovla_sim.env import BenchmarkEnv, EnvOptions
 from egovla_sim.evaluation import WARMUP_STEPS
 from egovla_sim.tasks import get_task
 
+from egovla.policy_plugins import pack_sim_state, sim_state_sizes
 from egovla.sim_bridge_core import (CONTROL_HZ, MODES, CommandGate, SimClock, camera_matrices, check_image_size,
                                     default_required_joints, join_stamp, mimic_table, split_stamp, status_values)
 
@@ -96,6 +97,9 @@ class SimBridge(Node):
         self.pub_status = self.create_publisher(DiagnosticStatus, "/egovla/task_status", STREAM)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", STREAM)
         self.pub_instruction = self.create_publisher(String, "/egovla/instruction", LATCHED)
+        # Sim only: the full MuJoCo state of each tick (for the scripted policy's replica; egovla.policy_plugins).
+        self.pub_sim_state = self.create_publisher(Float64MultiArray, "/sim/state", STREAM)
+        self.episode_seed = 0
         self.timeout_timer = self.create_timer(self.p["lockstep_timeout_s"], self._on_timeout, clock=self._wall)
         self.free_timer = self.create_timer(1.0 / CONTROL_HZ, self._on_free_tick, clock=self._wall)
         ok, message = self.reset_episode()
@@ -204,6 +208,7 @@ class SimBridge(Node):
             if info["failure"]:
                 break
         env.steps = 0  # ticks count policy steps, as in the protocol
+        self.episode_seed = int(p["seed"])
         self.episode += 1
         self.episode_tick = 0
         self.max_ticks = int(p["max_ticks"])
@@ -315,6 +320,11 @@ class SimBridge(Node):
         self._last_status = DiagnosticStatus(level=level, name=env.task.name, message=message, hardware_id="mujoco",
                                              values=[KeyValue(key=k, value=v) for k, v in values])
         self.pub_status.publish(self._last_status)
+        if obs and self.pub_sim_state.get_subscription_count():
+            state = Float64MultiArray(data=pack_sim_state(env.model, env.data, self.stamp_ns,
+                                                             self.episode_seed).tolist())
+            state.layout.dim = [MultiArrayDimension(label=k, size=n, stride=n) for k, n in sim_state_sizes(env.model)]
+            self.pub_sim_state.publish(state)
         if obs:
             js = JointState(name=list(env.robot_joint_names), position=obs["qpos"].tolist(),
                             velocity=obs["qvel"].tolist())
