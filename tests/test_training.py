@@ -201,8 +201,8 @@ def test_the_shipped_accelerate_configs_parse():
 
 
 def test_two_processes_take_the_same_steps_as_one(tmp_path):
-    """Data parallel over gloo (torchrun, 2 CPU processes with accelerate inside, batch 2 each) against one process
-    with the global batch of 4: equal losses and weights after two AdamW steps."""
+    """Data parallel over gloo (`accelerate launch`, 2 CPU processes, batch 2 each) against one process with the
+    global batch of 4: equal losses and weights after two AdamW steps."""
     import os
     import subprocess
     import sys
@@ -211,9 +211,13 @@ def test_two_processes_take_the_same_steps_as_one(tmp_path):
     script = Path(__file__).resolve().parent / "ddp_step.py"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, str(script), str(tmp_path / "one.json")], check=True, env=env, timeout=300)
-    # torchrun starts the processes; accelerate's Accelerator (as in egovla-train) runs inside each of them.
-    # (`accelerate launch --cpu --num_processes 2` starts a single process with accelerate 1.15.)
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+    # accelerate 1.15 starts several CPU processes through its torchrun launcher when the config says MULTI_GPU with
+    # use_cpu (its MULTI_CPU type wants MPI, and `--cpu --num_processes 2` starts one process).
+    config = tmp_path / "accelerate.yaml"
+    config.write_text("compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_GPU\nuse_cpu: true\n"
+                      f"num_processes: 2\nnum_machines: 1\nmachine_rank: 0\nmixed_precision: 'no'\n"
+                      f"main_process_port: {_free_port()}\n")
+    run = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
                           str(script), str(tmp_path / "two.json")], env=env, timeout=300, capture_output=True,
                          text=True)
     assert run.returncode == 0, run.stderr[-3000:]
