@@ -381,7 +381,7 @@ def main(argv=None) -> int:
         description="Evaluate an EgoVLA checkpoint on human (or robot) samples of a stored dataset (paper 5.1): "
                     "future wrist translation error (cm), normalised 2-D wrist error on the image, wrist rotation "
                     "error (deg) and hand PCA error, overall, per hand and per future step. Writes "
-                    "OUT/metrics.json and K plots OUT/plot_XXX.png of predicted (green) vs true (red) future "
+                    "OUT/metrics.json and K plots OUT/plot_000.png, ... of predicted (green) vs true (red) future "
                     "wrist trajectories on the current image (paper Fig. 11).")
     parser.add_argument("--checkpoint", required=True, metavar="DIR", help="model folder written by egovla-train")
     parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder written by DatasetWriter")

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
-from egovla_description import DEFAULT_ROBOT, RobotDescriptionError, load_robot
+from egovla_description import DEFAULT_ROBOT, load_robot
 from egovla_description.urdf import robot_urdf
+
+from .nodes.common import run
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -45,21 +45,7 @@ class RobotDescriptionPublisher(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = RobotDescriptionPublisher()
-    except (RobotDescriptionError, ValueError, KeyError) as e:
-        print(f"robot_description_publisher: error: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run(RobotDescriptionPublisher, "robot_description_publisher", args)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from .common import declare
 
 
 class JointController(Node):
-    """Subclasses set ``groups`` and implement ``targets(step, positions) -> dict``."""
+    """Subclasses set ``groups`` and define ``targets(step (48,), measured positions) -> {joint name: rad}``."""
 
     groups: tuple[str, ...] = ()
 
@@ -85,10 +85,7 @@ class JointController(Node):
         """The node's clock (s): sim time with use_sim_time, else wall time."""
         return self.get_clock().now().nanoseconds * 1e-9
 
-    # -- subclass API -------------------------------------------------------------------------------------------
-    def targets(self, step, positions: dict[str, float]) -> dict[str, float]:
-        raise NotImplementedError
-
+    # -- subclass API: ``targets(step, positions) -> {joint: rad}`` (required), and optionally: ---------------
     def on_new_episode(self):
         """Called when the simulator starts a new episode (e.g. reseed the IK)."""
 

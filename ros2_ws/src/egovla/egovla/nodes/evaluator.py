@@ -139,7 +139,7 @@ class Evaluator(Node):
             self._statuses.append((time.monotonic(), status))
 
     def _on_diagnostics(self, msg: DiagnosticArray):
-        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp_ns = stamp_to_ns(msg.header.stamp)
         for s in msg.status:
             fault = diagnostic_fault(s.name, s.level[0] if isinstance(s.level, bytes) else int(s.level), s.message,
                                      self.bridge)
@@ -212,7 +212,10 @@ class Evaluator(Node):
             log.warning("no /egovla/action_chunk publisher (no policy?)" + (": videos without predicted "
                                                                             "trajectories" if self.video else ""))
         if connected():
-            time.sleep(1.0)  # discovered here -> matched everywhere
+            # discovered here -> matched everywhere, mostly: a controller that misses the first tick's joint state
+            # cannot answer it (the bridge then misses the tick after its timeout); re-announcing an unanswered
+            # tick in the bridge is the real fix
+            time.sleep(2.0)
         records = []
         with open(self.out / "records.jsonl", "w") as jsonl:
             for k, rollout in enumerate(self.plan):

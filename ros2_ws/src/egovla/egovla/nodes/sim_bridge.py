@@ -14,12 +14,9 @@ import json
 import sys
 import time
 
-import rclpy
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock as ClockMsg
@@ -32,9 +29,11 @@ from egovla_sim.env import BenchmarkEnv, EnvOptions
 from egovla_sim.evaluation import WARMUP_STEPS
 from egovla_sim.tasks import get_task
 
+from egovla.msgs import ns_to_stamp, stamp_to_ns
+from egovla.nodes.common import run
 from egovla.policy_plugins import pack_sim_state, sim_state_sizes
 from egovla.sim_bridge_core import (CONTROL_HZ, MODES, CommandGate, SimClock, camera_matrices, check_image_size,
-                                    default_required_joints, join_stamp, mimic_table, split_stamp, status_values)
+                                    default_required_joints, mimic_table, status_values)
 
 # Observations and commands: reliable (a lost message would be a missed tick), volatile, a short queue.
 # A best-effort (sensor-data) subscriber still matches these publishers.
@@ -46,11 +45,6 @@ LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, relia
 
 class BridgeConfigError(ValueError):
     """A parameter value the bridge cannot run with."""
-
-
-def _stamp(stamp_ns: int) -> Time:
-    sec, nanosec = split_stamp(stamp_ns)
-    return Time(sec=sec, nanosec=nanosec)
 
 
 class SimBridge(Node):
@@ -249,7 +243,7 @@ class SimBridge(Node):
 
     def _on_command(self, msg: JointState):
         gate = self.gate
-        out = gate.offer(join_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec), msg.name, msg.position)
+        out = gate.offer(stamp_to_ns(msg.header.stamp), msg.name, msg.position)
         log = self.get_logger()
         if out.malformed:
             log.warning(f"/joint_command ignored: {out.malformed}", throttle_duration_sec=2.0)
@@ -300,7 +294,7 @@ class SimBridge(Node):
         """One tick's observation, all with the same stamp; ``/joint_states`` goes last (the tick is complete)."""
         env = self.env
         self.stamp_ns = self.sim_clock.stamp_ns
-        stamp = _stamp(self.stamp_ns)
+        stamp = ns_to_stamp(self.stamp_ns)
         self.pub_clock.publish(ClockMsg(clock=stamp))
         if obs:
             rgb = env.render()
@@ -346,26 +340,12 @@ class SimBridge(Node):
                                    KeyValue(key="episode", value=str(self.episode)),
                                    KeyValue(key="tick", value=str(self.episode_tick))])
         array = DiagnosticArray(status=[status])
-        array.header.stamp = _stamp(self.stamp_ns)
+        array.header.stamp = ns_to_stamp(self.stamp_ns)
         self.pub_diag.publish(array)
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = SimBridge()
-    except BridgeConfigError as e:
-        print(f"sim_bridge: error: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run(SimBridge, "sim_bridge", args)
 
 
 if __name__ == "__main__":
