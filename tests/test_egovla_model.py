@@ -410,6 +410,16 @@ def test_the_policy_spaces_its_history_and_matches_a_direct_forward(tokenizer, c
         policy.predict({**proprio, "fingertips": np.zeros((2, 4, 3))})
     with pytest.raises(ValueError, match="uint8"):
         policy.push_frame(np.zeros((10, 10, 3), np.float32))
+    # The same frames given as the camera node publishes them (selected, chronological) give the same chunk.
+    given = policy.predict(proprio, frames=np.stack([frames[i] for i in [4, 7, 10, 13, 16, 19]]))
+    np.testing.assert_allclose(given, chunk, atol=1e-6)
+    with pytest.raises(ValueError, match=r"frames must be uint8 \(6, H, W, 3\)"):
+        policy.predict(proprio, frames=np.stack(frames[:5]))
+    # A re-sent tick (same stamp) replaces its frame instead of shifting the history.
+    policy.reset()
+    assert [policy.push_frame(f, stamp_ns=i) for i, f in enumerate(frames[:3])] == ["added"] * 3
+    assert policy.push_frame(frames[5], stamp_ns=2) == "replaced" and policy.history_indices()[-1] == 2
+    assert policy.push_frame(frames[6], stamp_ns=1) == "refused"
     policy.reset()
     with pytest.raises(RuntimeError, match="push_frame"):
         policy.predict(proprio)

@@ -115,6 +115,15 @@ def _ns(stamp) -> int:
     return join_stamp(stamp.sec, stamp.nanosec)
 
 
+def _ticks(joint_states, start_ns=0) -> list:
+    """One joint state per tick from ``start_ns`` on (a tick that waits is re-announced with its stamp)."""
+    by_stamp = {}
+    for js in joint_states:
+        if _ns(js.header.stamp) >= start_ns:
+            by_stamp.setdefault(_ns(js.header.stamp), js)
+    return [by_stamp[k] for k in sorted(by_stamp)]
+
+
 def _status(msg) -> dict:
     return {kv.key: kv.value for kv in msg.values}
 
@@ -211,7 +220,7 @@ def test_without_commands_ticks_time_out_and_bad_commands_are_ignored(ros_domain
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
     from sensor_msgs.msg import JointState
 
-    node = _start(ros_domain, tmp_path, "lockstep_timeout_s:=0.25", "warmup_steps:=2")
+    node = _start(ros_domain, tmp_path, "lockstep_timeout_s:=0.25", "warmup_steps:=2", "reannounce_s:=0.0")
     try:
         joints = ros_probe.collect(JointState, "/joint_states")
         statuses = ros_probe.collect(DiagnosticStatus, "/egovla/task_status")
@@ -306,9 +315,8 @@ def test_lockstep_matches_the_direct_api_and_resets(ros_domain, ros_probe, tmp_p
         t0 = time.monotonic()
         ticks = 40
         for k in range(ticks):
-            assert wait_until(lambda: len([j for j in all_joints if _ns(j.header.stamp) >= start]) > k, 10.0), \
-                f"no observation {k}\n{node.log()}"
-            joints = [j for j in all_joints if _ns(j.header.stamp) >= start]
+            assert wait_until(lambda: len(_ticks(all_joints, start)) > k, 10.0), f"no observation {k}\n{node.log()}"
+            joints = _ticks(all_joints, start)
             js = joints[k]
             local = env.joint_positions()
             remote = dict(zip(js.name, js.position))
@@ -335,8 +343,10 @@ def test_lockstep_matches_the_direct_api_and_resets(ros_domain, ros_probe, tmp_p
         info = json.loads(reply.message)
         assert info["task"] == "open_drawer" and info["placement"] == 7 and info["episode"] == 2
         assert "drawer" in info["instruction"].lower()
-        assert wait_until(lambda: len(joints) > n, 10.0)
-        assert _ns(joints[n].header.stamp) > last_stamp
+        # the new episode's first observation is later than the last one (a re-announced old tick may come between)
+        assert wait_until(lambda: any(_ns(j.header.stamp) != last_stamp for j in joints[n:]), 10.0)
+        assert all(_ns(j.header.stamp) >= last_stamp for j in joints[n:])
+        assert max(_ns(j.header.stamp) for j in joints[n:]) > last_stamp
         assert wait_until(lambda: statuses[-1].name == "open_drawer" and _status(statuses[-1])["tick"] == "0", 5.0)
         # A bad task name: the reset is refused with a clear message; the bridge carries on.
         assert _set_params(ros_probe, task="no_such_task").successful
@@ -387,12 +397,17 @@ def test_lockstep_steps_on_answers_at_any_image_size(ros_domain, ros_probe, tmp_
 @ros
 def test_bad_parameters_exit_with_code_2(ros_domain, tmp_path):
     for param, expected in (("task:=no_such_task", "unknown task 'no_such_task'"),
-                            ("mode:=fast", "mode must be one of lockstep, free_running")):
+                            ("mode:=fast", "mode must be one of lockstep, free_running"),
+                            ("reannounce_s:=-1.0", "reannounce_s must be in [0, 600]"),
+                            # rclpy's own type check, as one line too
+                            ("reannounce_s:=1", "Trying to set parameter 'reannounce_s' to '1' of type 'INTEGER', "
+                                                "expecting type 'DOUBLE'")):
         node = NodeProcess([sys.executable, "-m", "egovla.nodes.sim_bridge", "--ros-args", "-p", param],
                            ros_domain, tmp_path / f"{param.split(':')[0]}.log")
         code = node.wait(timeout_s=60.0)
         node.stop()
         assert code == 2 and f"sim_bridge: error: {expected}" in node.log(), node.log()
+        assert "Traceback" not in node.log(), node.log()
 
 
 @ros
@@ -424,5 +439,38 @@ def test_free_running_steps_on_the_wall_clock_and_max_ticks_stops_the_episode(ro
         assert abs(elbow - target) < 0.05, (elbow, target)
         assert _reset(ros_probe).success
         assert wait_until(lambda: len(joints) > n + 3, 5.0)
+    finally:
+        assert node.stop() == 0, node.log()
+
+
+@ros
+def test_a_waiting_tick_is_reannounced_to_a_late_listener_and_then_answered(ros_domain, ros_probe, tmp_path,
+                                                                              robot):
+    """A node that starts listening after a tick went out still gets that tick (same stamp, same content), answers
+    it, and the tick is not missed."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from sensor_msgs.msg import Image, JointState
+
+    node = _start(ros_domain, tmp_path, "lockstep_timeout_s:=30.0", "reannounce_s:=0.3", "warmup_steps:=2")
+    try:
+        time.sleep(1.0)  # tick 0 went out before anyone listened
+        statuses = ros_probe.collect(DiagnosticStatus, "/egovla/task_status")
+        joints = ros_probe.collect(JointState, "/joint_states")
+        images = ros_probe.collect(Image, "/ego_camera/image_raw")
+        assert wait_until(lambda: len(joints) >= 2 and len(images) >= 2, 5.0), node.log()
+        stamps = {_ns(m.header.stamp) for m in joints}
+        assert len(stamps) == 1 and stamps == {_ns(m.header.stamp) for m in images}  # the same tick again
+        assert joints[0].position == joints[1].position and bytes(images[0].data) == bytes(images[1].data)
+        assert "tick 0 re-announced" in node.log()
+        assert not statuses  # the status is not repeated
+        pub = ros_probe.node.create_publisher(JointState, "/joint_command", 10)
+        assert wait_until(lambda: pub.get_subscription_count() > 0, 10.0)
+        required = default_required_joints(robot)
+        hold = dict(zip(joints[-1].name, joints[-1].position))
+        pub.publish(_command(required, [hold[j] for j in required], joints[-1].header.stamp))
+        assert wait_until(lambda: len(statuses) >= 1, 5.0), node.log()
+        status = _status(statuses[0])
+        assert status["tick"] == "1" and status["missed_ticks"] == "0"
+        assert int(status["stamp_ns"]) > max(stamps)
     finally:
         assert node.stop() == 0, node.log()

@@ -155,3 +155,51 @@ def test_stream_validation():
         ChunkSmoother(size=48, streams=action_streams()[:2])
     with pytest.raises(ValueError, match="order must be"):
         ChunkSmoother(order="middle_first")
+
+
+def brute_force(stored, time_s, order, k_wrist=0.2, k_hand=0.8):
+    """Every stored (stamp, chunk) covering ``time_s``, weighted per stream; rotations by the geometry core."""
+    hits = []
+    for stamp, chunk in sorted(stored):
+        j = int(round((time_s - stamp) / DT)) - 1
+        if 0 <= j < 30:
+            hits.append((j, chunk[j]))
+    exps = np.array([j for j, _ in hits] if order == "newest_first" else range(len(hits)), float)
+    steps = np.stack([s for _, s in hits])
+    out = np.empty(len(ACTION_NAMES))
+    for part, k in (("transl", k_wrist), ("pca", k_hand)):
+        w = np.exp(-k * exps)
+        for side in ("left", "right"):
+            idx = indices(side, part)
+            out[idx] = (w / w.sum()) @ steps[:, idx]
+    for side in ("left", "right"):
+        idx = indices(side, "rot6d")
+        mean = average_rotations(rot6d_to_matrix(steps[:, idx]), np.exp(-k_wrist * exps))
+        out[idx] = matrix_to_rot6d(mean)
+    return out
+
+
+@pytest.mark.parametrize("order", ["newest_first", "oldest_first"])
+def test_full_layout_matches_a_brute_force_reference_with_late_duplicate_and_missing_chunks(order):
+    rng = np.random.default_rng(7)
+    sm = ChunkSmoother(order=order)
+    stored = {}
+    arrivals = [0, 1, 3, 2, 4, 4, 6, 5, 8, 9, 7, 10] + list(range(11, 60))  # late, duplicate (4), 6 and 5 swapped
+    for t in arrivals:
+        chunk = rng.normal(size=(30, len(ACTION_NAMES)))
+        stamp = t * DT + rng.uniform(-0.2, 0.2) * DT  # stamps jitter around the tick
+        sm.add_chunk(stamp, chunk)
+        stored = {s: c for s, c in stored.items() if abs(s - stamp) >= 0.5 * DT}  # same tick: replaced
+        stored[stamp] = chunk
+        stored = dict(sorted(stored.items())[-30:])  # the 30 newest are kept
+        for query in (t + 1, t + 5):
+            got = sm.query(query * DT)
+            expected = brute_force(stored.items(), query * DT, order)
+            rot = np.concatenate([indices(side, "rot6d") for side in ("left", "right")])
+            other = np.setdiff1d(np.arange(len(ACTION_NAMES)), rot)
+            assert np.abs(got[other] - expected[other]).max() < 1e-9, (t, query)
+            # Compared as rotations: a single contributing chunk is passed through as predicted (rot6d not
+            # orthonormalised), which decodes to the same rotation.
+            for side in ("left", "right"):
+                idx = indices(side, "rot6d")
+                assert np.abs(rot6d_to_matrix(got[idx]) - rot6d_to_matrix(expected[idx])).max() < 1e-9, (t, query)

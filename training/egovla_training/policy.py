@@ -4,23 +4,24 @@
     policy.reset(); policy.set_instruction("Flip the mug")
     every tick: policy.push_frame(rgb_uint8_hw3); chunk = policy.predict(proprio)   # (30, 48), our layout
 
-It owns the frame history and its spacing (the frames the prompt shows are the current one and the ones
+It owns the frame history and its spacing (``egovla_training.frames.FrameHistory``: the current frame and the ones
 ``history_spacing`` ticks apart before it; at an episode's start the earliest frame stands in for missing ones, as
 the authors' evaluation does), the image preprocessing (each frame is resized and normalised once, when pushed),
-and the prompt (built once per instruction). ``predict`` runs one forward pass (no sampling, no autoregression) and
+and the prompt (built once per instruction). A caller that keeps the history itself (the ROS camera node) passes
+the selected frames to ``predict(proprio, frames=...)`` instead of pushing. ``predict`` runs one forward pass (no sampling, no autoregression) and
 returns physical actions: hand PCA denormalised, PCA dimensions beyond ``hand_dims`` zeroed (the authors keep 6
 after robot post-training).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .action_space import indices
+from .frames import FrameHistory
 from .model.checkpoint import load_egovla
 from .model.egovla import EgoVLA
 from .model.prompt import PromptBuilder
@@ -45,8 +46,7 @@ class EgoVLAPolicy:
         end = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else pad
         self.prompts = PromptBuilder(tokenizer, cfg.num_frames, cfg.tokens_per_frame, cfg.query_start_id,
                                      cfg.num_queries, pad, end)
-        self._frames: deque[torch.Tensor] = deque(maxlen=(cfg.num_frames - 1) * history_spacing + 1)
-        self._pushed = 0
+        self.history = FrameHistory(cfg.num_frames, history_spacing)
         self._instruction: str | None = None
         self._prompt = None
 
@@ -60,8 +60,7 @@ class EgoVLAPolicy:
     # -- state ---------------------------------------------------------------------------------------------------
     def reset(self):
         """Forget the frame history (a new episode). The instruction stays."""
-        self._frames.clear()
-        self._pushed = 0
+        self.history.reset()
 
     def set_instruction(self, instruction: str):
         if not instruction or not instruction.strip():
@@ -69,28 +68,33 @@ class EgoVLAPolicy:
         self._instruction = instruction
         self._prompt = self.prompts([instruction])
 
-    def push_frame(self, frame: np.ndarray):
-        """One head-camera frame, uint8 (H, W, 3) RGB, any size (squashed to the model's image size)."""
+    def push_frame(self, frame: np.ndarray, stamp_ns: int | None = None) -> str:
+        """One head-camera frame, uint8 (H, W, 3) RGB, any size (squashed to the model's image size). With a
+        stamp, a frame of the newest frame's stamp replaces it and an older one is refused (``FrameHistory.push``)."""
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"a frame must be uint8 (H, W, 3) RGB, got {frame.shape} {frame.dtype}")
         pixels = torch.from_numpy(np.ascontiguousarray(frame))[None, None].to(self.device)
-        self._frames.append(self.model.preprocess_frames(pixels)[0, 0])  # (3, S, S)
-        self._pushed += 1
+        return self.history.push(self.model.preprocess_frames(pixels)[0, 0], stamp_ns)  # (3, S, S)
 
     def history_indices(self) -> list[int]:
         """Which pushed frames (0 = first of the episode) the prompt shows, chronological, current last."""
-        n, cur = self.model.config.num_frames, self._pushed - 1
-        return [max(0, cur - k * self.history_spacing) for k in range(n - 1, -1, -1)]
+        return self.history.indices()
 
     # -- inference -----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, proprio: dict) -> np.ndarray:
+    def predict(self, proprio: dict, frames: np.ndarray | None = None) -> np.ndarray:
         """Proprio per hand, camera frame (``translation`` (2, 3), ``rotation`` (2, 3) axis-angle, ``fingertips``
-        (2, 5, 3), optional ``mask`` (2,)) -> action chunk (T, 48), float32, hand PCA physical."""
+        (2, 5, 3), optional ``mask`` (2,)) -> action chunk (T, 48), float32, hand PCA physical. ``frames``: the
+        prompt's frames, uint8 (num_frames, H, W, 3) chronological, instead of the pushed history."""
         if self._prompt is None:
             raise RuntimeError("set_instruction() before predict()")
-        if not self._frames:
+        n = self.model.config.num_frames
+        if frames is not None:
+            frames = np.asarray(frames)
+            if frames.dtype != np.uint8 or frames.shape[:1] != (n,) or frames.ndim != 4 or frames.shape[3] != 3:
+                raise ValueError(f"frames must be uint8 ({n}, H, W, 3), got {frames.shape} {frames.dtype}")
+        elif not len(self.history):
             raise RuntimeError("push_frame() at least once before predict()")
         shapes = {"translation": (2, 3), "rotation": (2, 3), "fingertips": (2, 5, 3)}
         batch = {}
@@ -105,8 +109,10 @@ class EgoVLAPolicy:
             batch[key] = value[None]
         if proprio.get("mask") is not None:
             batch["mask"] = torch.as_tensor(np.asarray(proprio["mask"], dtype=bool), device=self.device)[None]
-        first = self._pushed - len(self._frames)  # index of the oldest frame still held
-        pixels = torch.stack([self._frames[max(i - first, 0)] for i in self.history_indices()])[None]
+        if frames is not None:
+            pixels = self.model.preprocess_frames(torch.from_numpy(np.ascontiguousarray(frames))[None].to(self.device))
+        else:
+            pixels = torch.stack(self.history.selected())[None]
         actions = self.model.denormalize(self.model(pixels, self._prompt, batch).float())[0]  # (T, 48)
         for side in ("left", "right"):
             pca = indices(side, "pca")

@@ -29,7 +29,7 @@ import numpy as np
 from .action_space import ACTION_NAMES, CHUNK_STEPS, CONTROL_HZ, SIDES, indices
 
 
-_EMPTY = -1e18  # stamp of an empty slot: so far in the past that it covers no time
+_EMPTY = -1e15  # stamp (in ticks) of an empty slot: so far in the past that it covers no time
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,11 @@ def action_streams(k_wrist: float = 0.2, k_hand: float = 0.8) -> list[Stream]:
 class ChunkSmoother:
     """Stores recent chunks and returns the smoothed step for any time they cover.
 
-    Storage is a fixed ring of ``history`` chunk slots addressed by timestamp; a query gathers the contributing
-    steps in one vectorised pass (this runs once per 30 Hz control tick).
+    Storage is a fixed ring of ``history`` chunk slots addressed by timestamp. Each stored step is extended, when
+    its chunk arrives, with its rotations decoded to matrices and with one column per smoothing rate (the weights'
+    normaliser); with EgoVLA's order the whole extended step is also multiplied by its weight then, because the
+    weight depends only on the step index. A query then gathers the contributing steps and sums them in one
+    pass, and only the rotation projection (one batched 3x3 SVD) follows. This runs once per 30 Hz control tick.
     """
 
     ORDERS = ("newest_first", "oldest_first")
@@ -81,32 +84,40 @@ class ChunkSmoother:
         covered = sorted(i for s in self.streams for i in s.index)
         if covered != list(range(size)):
             raise ValueError(f"streams must cover every one of the {size} values exactly once")
+        # rot6d blocks (m, 6) in stream order.
+        blocks = [np.asarray(st.index).reshape(-1, 6) for st in self.streams if st.kind == "rot6d"]
+        self._rot_index = np.concatenate(blocks) if blocks else np.empty((0, 6), int)
+        self._rot_flat = self._rot_index.reshape(-1)
+        n_rot = len(self._rot_index)
+        rates = sorted({st.k for st in self.streams})
+        # Extended step: values [0, size), rotation matrices (9 per block, row-major), then one column per rate
+        # holding 1 (weighted, they sum to each value's normaliser).
+        self._rot_cols = slice(size, size + 9 * n_rot)
+        k = np.zeros(size + 9 * n_rot + len(rates))
+        self._denominator = np.zeros(size, np.intp)  # the normaliser column of each value
+        for st in self.streams:
+            k[list(st.index)] = st.k
+            self._denominator[list(st.index)] = size + 9 * n_rot + rates.index(st.k)
+        for b, idx in enumerate(self._rot_index):
+            k[size + 9 * b:size + 9 * (b + 1)] = k[idx[0]]  # scaling a block's weights leaves its projection
+        k[size + 9 * n_rot:] = rates
+        # Weights exp(-k e) per exponent e (ticks since prediction, or rank from the oldest; both < max(horizon,
+        # history)) and extended value.
+        self._weights = np.exp(-np.multiply.outer(np.arange(max(horizon, history)), k))
+        self._weighted = order == "newest_first"
+        # Step j of a chunk is stored at row j + 1 (row 0 unused), so a query indexes rows by ticks since the
+        # chunk's stamp.
+        self._ext = np.zeros((history, horizon + 1, len(k)))
+        self._ext[:, 1:, size + 9 * n_rot:] = self._weights[:horizon, size + 9 * n_rot:] if self._weighted else 1.0
         self._chunks = np.zeros((history, horizon, size))
-        self._stamps = np.full(history, _EMPTY)
-        # Per-value smoothing rates, so all Euclidean streams are weighted in one pass (rot6d values get theirs
-        # too; their columns are then overwritten by the rotation mean).
-        self._k_per_value = np.zeros(size)
-        for st in self.streams:
-            self._k_per_value[list(st.index)] = st.k
-        # rot6d streams as (index (m, 6), slice of the decoded blocks); rotations are decoded once, when their
-        # chunk arrives: (history, horizon, blocks, 3, 3).
-        self._rot_blocks = []
-        start = 0
-        for st in self.streams:
-            if st.kind == "rot6d":
-                idx = np.asarray(st.index).reshape(-1, 6)
-                self._rot_blocks.append((idx, slice(start, start + len(idx))))
-                start += len(idx)
-        self._rot_index = (np.concatenate([idx for idx, _ in self._rot_blocks]) if self._rot_blocks
-                           else np.empty((0, 6), int))
-        self._rotations = np.zeros((history, horizon, start, 3, 3))
+        self._ticks = np.full(history, _EMPTY)  # chunk stamps in ticks (stamp / dt_s)
         self._inv_dt = 1.0 / dt_s
 
     def __len__(self) -> int:
-        return int((self._stamps != _EMPTY).sum())
+        return int((self._ticks != _EMPTY).sum())
 
     def reset(self):
-        self._stamps[:] = _EMPTY
+        self._ticks[:] = _EMPTY
 
     def add_chunk(self, stamp_s: float, chunk) -> None:
         """Store a chunk (horizon, size) predicted from the observation stamped ``stamp_s`` (seconds)."""
@@ -119,71 +130,71 @@ class ChunkSmoother:
         if not math.isfinite(c.sum()):
             bad = np.argwhere(~np.isfinite(c))[0]
             raise ValueError(f"chunk rejected: non-finite value at step {bad[0]}, index {bad[1]}")
-        stamps = self._stamps
+        tick = stamp * self._inv_dt
+        ticks = self._ticks
         # Stamps closer than half a tick are the same tick: the new chunk replaces the stored one.
-        same = np.nonzero(np.abs(stamps - stamp) < 0.5 * self.dt_s)[0]
-        if len(same):
-            slot = same[0]
-        else:
-            empty = np.nonzero(stamps == _EMPTY)[0]
-            if len(empty):
-                slot = empty[0]
-            else:
-                slot = int(np.argmin(stamps))
-                if stamps[slot] > stamp:
-                    return  # older than everything kept: it could only matter less than what is stored
+        gap = np.abs(ticks - tick)
+        slot = int(gap.argmin())
+        if gap[slot] >= 0.5:
+            slot = int(ticks.argmin())  # an empty slot (its stamp is the lowest), else the oldest chunk
+            if ticks[slot] > tick:
+                return  # older than everything kept: it could only matter less than what is stored
         self._chunks[slot] = c
+        ext = self._ext[slot, 1:]
+        rot = self._rot_cols
+        if self._weighted:
+            np.multiply(c, self._weights[:self.horizon, :self.size], out=ext[:, :self.size])
+        else:
+            ext[:, :self.size] = c
         if len(self._rot_index):
-            self._rotations[slot] = _rot6d_to_matrix(c[:, self._rot_index])
-        stamps[slot] = stamp
+            r = _rot6d_to_matrix(c[:, self._rot_index]).reshape(self.horizon, -1)
+            if self._weighted:
+                np.multiply(r, self._weights[:self.horizon, rot], out=ext[:, rot])
+            else:
+                ext[:, rot] = r
+        ticks[slot] = tick
+
+    def _contributing(self, time_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Slots of the chunks covering ``time_s`` and, for each, the ticks since its stamp (1..horizon)."""
+        ticks = np.rint(time_s * self._inv_dt - self._ticks)
+        slots = np.flatnonzero(np.abs(ticks - 0.5 * (self.horizon + 1)) < 0.5 * self.horizon)
+        return slots, ticks[slots].astype(np.intp)
 
     def contributions(self, time_s: float) -> tuple[np.ndarray, np.ndarray]:
         """The steps (n, size) aimed at ``time_s`` and their step indices j (n,), oldest chunk first."""
-        j = np.rint((time_s - self._stamps) / self.dt_s) - 1.0
-        slots = np.nonzero((j >= 0) & (j < self.horizon))[0]
-        slots = slots[np.argsort(self._stamps[slots])]
-        js = j[slots].astype(int)
-        return self._chunks[slots, js], js
+        slots, ages = self._contributing(time_s)
+        order = np.argsort(self._ticks[slots])
+        return self._chunks[slots[order], ages[order] - 1], ages[order] - 1
 
     def query(self, time_s: float) -> np.ndarray | None:
         """The smoothed step for ``time_s``, or None when no stored chunk covers it."""
-        j = np.rint((time_s - self._stamps) * self._inv_dt) - 1.0
-        slots = np.nonzero((j >= 0) & (j < self.horizon))[0]
+        slots, ages = self._contributing(time_s)
         n = len(slots)
         if n == 0:
             return None
-        js = j[slots].astype(int)
-        steps = self._chunks[slots, js]
         if n == 1:
-            return steps[0].copy()
-        # Weight exponent: ticks since prediction (EgoVLA), or rank from the oldest contributor (ACT).
-        if self.order == "newest_first":
-            exponent = js
-        else:
-            exponent = np.empty(n)
-            exponent[np.argsort(self._stamps[slots])] = np.arange(n)
-        w_all = np.exp(-np.multiply.outer(exponent, self._k_per_value))  # (n, size)
-        w_all /= w_all.sum(0)
-        out = np.einsum("ni,ni->i", w_all, steps)
-        if self._rot_blocks:
-            rotations = self._rotations[slots, js]  # (n, blocks, 3, 3)
-            for idx, block in self._rot_blocks:
-                w = w_all[:, idx[0, 0]]
-                # Chordal mean: the rotation nearest (Frobenius) to the weighted mean of the matrices.
-                u, _, vt = np.linalg.svd(np.einsum("n,nmij->mij", w, rotations[:, block]))
+            return self._chunks[slots[0], ages[0] - 1].copy()
+        if self._weighted:  # EgoVLA: weight exp(-k j) with j = ticks since prediction, applied when stored
+            total = self._ext[slots, ages].sum(0)
+        else:  # ACT: weight by rank from the oldest contributor
+            rank = np.argsort(np.argsort(self._ticks[slots]))
+            total = (self._weights[rank] * self._ext[slots, ages]).sum(0)
+        out = total[:self.size] / total[self._denominator]
+        if len(self._rot_index):
+            # Chordal mean: the rotation nearest (Frobenius) to the weighted sum of the matrices.
+            u, _, vt = np.linalg.svd(total[self._rot_cols].reshape(-1, 3, 3))
+            mean = u @ vt
+            flip = np.linalg.det(mean) < 0
+            if flip.any():
+                u[flip, :, 2] *= -1.0
                 mean = u @ vt
-                flip = np.linalg.det(mean) < 0
-                if flip.any():
-                    u[flip, :, 2] *= -1.0
-                    mean = u @ vt
-                out[idx[:, :3]] = mean[..., :, 0]
-                out[idx[:, 3:]] = mean[..., :, 1]
+            out[self._rot_flat] = mean[:, :, :2].transpose(0, 2, 1).reshape(-1)
         return out
 
     def prune(self, time_s: float):
         """Drop chunks whose last step is before ``time_s`` (they can no longer contribute)."""
-        old = (self._stamps != _EMPTY) & (self._stamps + self.horizon * self.dt_s < time_s - 1e-9)
-        self._stamps[old] = _EMPTY
+        old = (self._ticks != _EMPTY) & (self._ticks + self.horizon < time_s * self._inv_dt - 1e-9 * self._inv_dt)
+        self._ticks[old] = _EMPTY
 
 
 def _rot6d_to_matrix(x: np.ndarray) -> np.ndarray:

@@ -35,6 +35,7 @@ setup(
             "teleop_replay = egovla.nodes.teleop_replay:main",
             "evaluator = egovla.nodes.evaluator:main",
             "policy = egovla.nodes.policy:main",
+            "camera = egovla.nodes.camera:main",
             "egovla-demo = egovla.demo:main",
         ],
     },

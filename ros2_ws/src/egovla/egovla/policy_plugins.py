@@ -4,7 +4,8 @@ twin's scripted experts expressed as action chunks, and the sim-only MuJoCo stat
 - ``proprio_from_positions``: robot joint positions by URDF name -> the policy's proprio in the camera optical frame
   of the same instant (MANO ``transl``, MANO rotation as axis-angle, the robot's five fingertips per hand), through
   ``egovla_training.data.convert_bags.robot_frames`` (the training data's own FK path, one frame).
-- ``EgoVLAPlugin``: ``EgoVLAPolicy`` from a checkpoint folder; per tick push the frame, predict a (30, 48) chunk.
+- ``EgoVLAPlugin``: ``EgoVLAPolicy`` from a checkpoint folder; per tick push the frame (or take the camera node's
+  frame history), predict a (30, 48) chunk.
 - ``ScriptedPlugin``: the twin's scripted expert as chunks. The expert is a privileged oracle (object poses, task
   placement), so the plugin owns a replica ``BenchmarkEnv`` of the bridge's task and placement and loads the bridge's
   full MuJoCo state into it every tick (``/sim/state``, ``pack_sim_state`` / ``load_sim_state``); the expert's
@@ -142,13 +143,16 @@ class _Timing:
 # --- plugins ---------------------------------------------------------------------------------------------------
 
 class EgoVLAPlugin:
-    """The learned policy. ``needs``: the tick's image."""
+    """The learned policy. ``needs``: the tick's image (``frames="image"``: the frame history is kept here) or the
+    camera node's frame history of the tick (``frames="history"``)."""
 
     name = "egovla"
-    needs = ("image",)
 
     def __init__(self, checkpoint: str, history_spacing: int = 6, hand_dims: int = 15, device: str = "cpu",
-                 robot=None, hand_model: str = "auto"):
+                 robot=None, hand_model: str = "auto", frames: str = "image"):
+        if frames not in ("image", "history"):
+            raise ValueError(f"frames must be image or history, got {frames!r}")
+        self.needs = (frames,)
         from egovla_description import load_robot
         from egovla_description.kinematics import RobotKinematics
         from egovla_training.hands import load_hand_model
@@ -160,6 +164,7 @@ class EgoVLAPlugin:
                                                    history_spacing=history_spacing, hand_dims=hand_dims,
                                                    device=device)
         self.kinematics = RobotKinematics(robot or load_robot())
+        self.num_frames = self.policy.model.config.num_frames
         self.timing = _Timing()
         self.has_instruction = False
 
@@ -170,10 +175,14 @@ class EgoVLAPlugin:
     def reset(self, status: dict | None = None, inputs: dict | None = None):
         self.policy.reset()
 
-    def step(self, positions: dict, inputs: dict) -> np.ndarray:
+    def step(self, positions: dict, inputs: dict, stamp_ns: int | None = None) -> np.ndarray:
         t0 = time.perf_counter()
-        self.policy.push_frame(inputs["image"])
-        chunk = self.policy.predict(proprio_from_positions(self.kinematics, self.root_offsets, positions))
+        proprio = proprio_from_positions(self.kinematics, self.root_offsets, positions)
+        if "history" in inputs:
+            chunk = self.policy.predict(proprio, frames=inputs["history"])
+        else:
+            self.policy.push_frame(inputs["image"], stamp_ns)  # a re-sent tick replaces its frame
+            chunk = self.policy.predict(proprio)
         self.timing.add(time.perf_counter() - t0)
         return chunk
 
@@ -233,7 +242,7 @@ class ScriptedPlugin:
         load_sim_state(self.env.model, self.env.data, inputs["sim_state"])
         return dict(self.expert.act(self.env, None))
 
-    def step(self, positions: dict, inputs: dict) -> np.ndarray:
+    def step(self, positions: dict, inputs: dict, stamp_ns: int | None = None) -> np.ndarray:
         t0 = time.perf_counter()
         targets = self.targets(inputs)
         self.last_targets = targets

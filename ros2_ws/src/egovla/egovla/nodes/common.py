@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
@@ -35,7 +36,7 @@ def run(node_factory: Callable[[], Node], name: str, args=None) -> int:
     rclpy.init(args=args)
     try:
         node = node_factory()
-    except (NodeConfigError, ValueError, FileNotFoundError, KeyError) as e:
+    except (NodeConfigError, ValueError, FileNotFoundError, KeyError, ParameterException) as e:
         print(f"{name}: error: {e}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return 2

@@ -1,6 +1,8 @@
 """Shared part of the nodes that turn smoothed action steps into ``/joint_command``: arm IK and hand retargeting.
 
     sub  /egovla/action          sensor_msgs/JointState  one smoothed 48-value step (stamp = the tick it answers)
+    sub  /egovla/action_chunk    trajectory_msgs/JointTrajectory  the policy's chunks, as its heartbeat only
+                                                                  (``policy_heartbeat:=chunk``)
     sub  /joint_states           sensor_msgs/JointState  measured positions (IK seed, hold pose at start)
     sub  /ego_camera/camera_info sensor_msgs/CameraInfo  the camera's heartbeat (published with every frame; far
                                                          cheaper to receive than the image)
@@ -11,11 +13,14 @@
 
 Every command goes through the safety layer (``egovla.safety``) restricted to this node's joint groups: limits,
 per-tick velocity caps paced by the commands' stamps (sim time in simulation: how far a joint moves per tick does
-not depend on how fast the machine runs), whole-command rejection of NaN/Inf. Watchdog: when the policy chain
-(``/egovla/action``) or the camera is silent for longer than its timeout on the node's clock, the node publishes
+not depend on how fast the machine runs), whole-command rejection of NaN/Inf. Watchdog: when the policy chain or the camera is silent for longer than its
+timeout on the node's clock, the node publishes
 the hold pose -- the last safe targets -- every control period, stamped with the latest joint state, so a lockstep
 simulator keeps stepping with the robot holding still; when both are back it resumes, ramping its velocity caps
-up.
+up. The policy chain is watched as ``/egovla/action`` steps (``policy_heartbeat:=step``, for sources that publish
+steps directly), or (``chunk``) as the policy's own ``/egovla/action_chunk`` plus the smoother's steps as a source of
+their own: a smoother replaying stored chunks on its timer keeps the steps coming for up to a chunk's second after
+the policy died, and the robot must not follow a dead policy that long.
 
 The clock is the node's: wall time on a robot or a free-running simulator, sim time (``use_sim_time``) in a
 lockstep simulation. There sim time stands still while the simulator waits for commands, so a slow policy is not
@@ -28,6 +33,7 @@ from __future__ import annotations
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, JointState
+from trajectory_msgs.msg import JointTrajectory
 
 from egovla_description import load_robot
 
@@ -46,6 +52,18 @@ class JointController(Node):
         robot_name = declare(self, "robot", "h1_inspire", "robot table name or path")
         self.robot = load_robot(robot_name)
         positive = (lambda v: v > 0, "must be > 0")
+        self.policy_heartbeat = declare(self, "policy_heartbeat", "step", "what shows the policy is alive: step "
+                                        "(/egovla/action) or chunk (/egovla/action_chunk; the steps are then watched "
+                                        "as the smoother's heartbeat)", lambda v: v in ("step", "chunk"),
+                                        "must be step or chunk")
+        policy_timeout = declare(self, "policy_timeout_s", 0.2, "hold when the policy was silent for this long (s, "
+                                 "node clock)", *positive)
+        stale = {"policy": policy_timeout,
+                 "camera": declare(self, "camera_timeout_s", 0.2, "hold when no camera image came for this long (s, "
+                                   "node clock)", *positive)}
+        if self.policy_heartbeat == "chunk":
+            stale["smoother"] = declare(self, "smoother_timeout_s", 0.2, "policy_heartbeat chunk: hold when no "
+                                        "action step came for this long (s, node clock)", *positive)
         config = SafetyConfig(
             limit_margin_rad=declare(self, "limit_margin_rad", 0.01, "targets stay this far inside the position "
                                      "limits (rad)", lambda v: 0 <= v < 0.5, "must be in [0, 0.5)"),
@@ -54,10 +72,7 @@ class JointController(Node):
             max_hand_velocity_rad_s=declare(self, "max_hand_velocity_rad_s", 4.0, "hand joint speed cap (rad/s)",
                                             *positive),
             control_hz=declare(self, "control_hz", 30.0, "control rate (Hz)", *positive),
-            stale_after_s={"policy": declare(self, "policy_timeout_s", 0.2, "hold when no action step came for "
-                                             "this long (s, wall time)", *positive),
-                           "camera": declare(self, "camera_timeout_s", 0.2, "hold when no camera image came for "
-                                             "this long (s, wall time)", *positive)},
+            stale_after_s=stale,
             resume_ramp_s=declare(self, "resume_ramp_s", 0.5, "after a hold, velocity caps ramp up over this "
                                   "time (s)", lambda v: v >= 0, "must be >= 0"),
             groups=self.groups)
@@ -76,6 +91,8 @@ class JointController(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(JointState, "/joint_states", self._on_joint_states, 10)
         self.create_subscription(JointState, "/egovla/action", self._on_action, 10)
+        if self.policy_heartbeat == "chunk":
+            self.create_subscription(JointTrajectory, "/egovla/action_chunk", self._on_chunk, 10)
         self.create_subscription(CameraInfo, "/ego_camera/camera_info", self._on_camera, 10)
         self.create_subscription(DiagnosticStatus, "/egovla/task_status", self._on_task_status, 10)
         self.create_timer(1.0 / config.control_hz, self._on_timer)
@@ -114,6 +131,9 @@ class JointController(Node):
     def _on_camera(self, _msg: CameraInfo):
         self.safety.heartbeat("camera", self._now())
 
+    def _on_chunk(self, _msg: JointTrajectory):
+        self.safety.heartbeat("policy", self._now())
+
     def _on_task_status(self, msg: DiagnosticStatus):
         episode = next((kv.value for kv in msg.values if kv.key == "episode"), None)
         if episode is not None and episode != self._episode:
@@ -129,7 +149,7 @@ class JointController(Node):
         except MessageError as e:
             self.get_logger().error(f"action step rejected: {e}", throttle_duration_sec=1.0)
             return
-        self.safety.heartbeat("policy", now)
+        self.safety.heartbeat("smoother" if self.policy_heartbeat == "chunk" else "policy", now)
         if self.positions is None:
             self.get_logger().warn("no joint state yet: action step ignored", throttle_duration_sec=1.0)
             return
@@ -154,6 +174,10 @@ class JointController(Node):
         """A jump of the clock (a simulator reset: sim time leaps over the warm-up) restarts the watchdog from the
         measured pose: silence across a reset is nobody's fault."""
         last, self._last_timer_s = self._last_timer_s, now
+        if last is None:
+            # the first tick of this timer: a node on sim time that initialised before its first /clock message
+            # read 0 then, so the jump is measured from that initialise
+            last = self._init_s
         fresh = self._init_s is not None and 0 <= now - self._init_s < self.reset_gap_s  # a joint state did it
         if last is not None and not 0 <= now - last < self.reset_gap_s and self.positions is not None and not fresh:
             self.safety.initialise(self.positions, now)

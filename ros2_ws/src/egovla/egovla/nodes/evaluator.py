@@ -212,9 +212,8 @@ class Evaluator(Node):
             log.warning("no /egovla/action_chunk publisher (no policy?)" + (": videos without predicted "
                                                                             "trajectories" if self.video else ""))
         if connected():
-            # discovered here -> matched everywhere, mostly: a controller that misses the first tick's joint state
-            # cannot answer it (the bridge then misses the tick after its timeout); re-announcing an unanswered
-            # tick in the bridge is the real fix
+            # discovered here -> matched everywhere, mostly: a node that matches after the first tick went out
+            # gets it only when the bridge re-announces it (reannounce_s later); settling first saves that wait
             time.sleep(2.0)
         records = []
         with open(self.out / "records.jsonl", "w") as jsonl:

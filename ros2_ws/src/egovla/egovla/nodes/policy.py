@@ -1,19 +1,24 @@
 """Policy node: one action chunk per observation tick.
 
     sub  /joint_states          sensor_msgs/JointState            the trigger: a tick is complete when it arrives
-    sub  /ego_camera/image_raw  sensor_msgs/Image (rgb8)          the tick's frame (same stamp), egovla only
+    sub  /ego_camera/image_raw  sensor_msgs/Image (rgb8)          the tick's frame (same stamp), egovla with
+                                                                  ``frames:=image``
+    sub  /egovla/frame_history  sensor_msgs/Image (rgb8)          the camera node's stacked history of the tick
+                                                                  (same stamp), egovla with ``frames:=history``
     sub  /sim/state             std_msgs/Float64MultiArray        sim-only MuJoCo state (scripted only)
     sub  /egovla/instruction    std_msgs/String (transient local) the task instruction
     sub  /egovla/task_status    diagnostic_msgs/DiagnosticStatus  a new ``episode`` value resets the policy
     pub  /egovla/action_chunk   trajectory_msgs/JointTrajectory   30 points x 48 action names, stamped with the tick
     pub  /diagnostics           diagnostic_msgs/DiagnosticArray   ``policy: inference`` every second (wall clock)
 
-Each ``/joint_states`` takes the inputs its plugin needs with exactly the same stamp (the image; for ``scripted``
+A ``/joint_states`` with the stamp of the last answered tick (the bridge re-announces a tick whose commands are
+late) gets the same chunk again without running the plugin. Each ``/joint_states`` takes the inputs its plugin needs with exactly the same stamp (the image; for ``scripted``
 the ``/sim/state`` vector and the task status). If one has not arrived yet the tick waits for it up to ``wait_s``
 of wall time (it is answered the moment the input arrives) and is then skipped with a throttled warning; an input
 of another stamp is never used. Proprio comes from the joint state (``egovla.policy_plugins``).
 
-``policy``: ``egovla`` (``checkpoint`` folder, ``history_spacing`` ticks, ``hand_dims``, ``device``) or
+``policy``: ``egovla`` (``checkpoint`` folder, ``frames``: ``history`` = the camera node keeps the frame history,
+``image`` = this node keeps it from the raw images with ``history_spacing`` ticks; ``hand_dims``, ``device``) or
 ``scripted`` (the twin's expert for the bridge's task, from a replica env loaded with ``/sim/state`` each tick;
 constant chunks: run the smoother with ``k_wrist:=5.0 k_hand:=5.0`` so the newest chunk dominates).
 """
@@ -31,6 +36,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
+
+from egovla_training.frames import unstack_frames
 
 from ..msgs import MessageError, chunk_to_msg, joint_state_positions, stamp_to_ns
 from ..policy_plugins import image_to_rgb, sim_state_stamp_ns
@@ -54,6 +61,12 @@ class PolicyNode(Node):
         hand_dims = declare(self, "hand_dims", 15, "egovla: hand PCA dimensions kept (the rest zeroed)",
                             lambda v: 1 <= v <= 15, "must be 1..15")
         device = declare(self, "device", "cpu", "egovla: torch device")
+        threads = declare(self, "threads", 0, "egovla: torch CPU threads (0 = torch's default, one per core); 1 "
+                          "suits a small model sharing the cores with the rest of the graph", lambda v: v >= 0,
+                          "must be >= 0")
+        frames = declare(self, "frames", "image", "egovla: image (keep the frame history here, from "
+                         "/ego_camera/image_raw) or history (the camera node's /egovla/frame_history)",
+                         lambda v: v in ("image", "history"), "must be image or history")
         hand_model = declare(self, "hand_model", "auto", "hand model: auto, mano or standin",
                              lambda v: v in ("auto", "mano", "standin"), "must be auto, mano or standin")
         self.wait_s = declare(self, "wait_s", 0.2, "wall seconds a joint state waits for its image / sim state",
@@ -62,25 +75,41 @@ class PolicyNode(Node):
             if not checkpoint:
                 raise NodeConfigError("parameter checkpoint: an egovla policy needs a checkpoint folder")
             from ..policy_plugins import EgoVLAPlugin
+            if threads:
+                import torch
+
+                torch.set_num_threads(threads)
             try:
-                self.plugin = EgoVLAPlugin(checkpoint, spacing, hand_dims, device, hand_model=hand_model)
+                self.plugin = EgoVLAPlugin(checkpoint, spacing, hand_dims, device, hand_model=hand_model,
+                                           frames=frames)
             except Exception as e:  # noqa: BLE001 - any load failure is one line and exit 2
                 raise NodeConfigError(f"checkpoint {checkpoint!r}: {type(e).__name__}: {e}") from None
         else:
             from ..policy_plugins import ScriptedPlugin
             self.plugin = ScriptedPlugin(hand_model=hand_model)
+        instruction = declare(self, "instruction", "", "task instruction to start with (a message on "
+                              "/egovla/instruction replaces it); empty = wait for the topic")
+        if instruction:
+            try:
+                self.plugin.set_instruction(instruction)
+            except ValueError as e:
+                raise NodeConfigError(f"parameter instruction={instruction!r}: {e}") from None
         self.kind = kind
-        self.inputs: dict[str, dict[int, object]] = {name: {} for name in ("image", "sim_state", "status")}
+        self.inputs: dict[str, dict[int, object]] = {name: {} for name in ("image", "history", "sim_state",
+                                                                            "status")}
         self.latest_status: dict | None = None
         self.episode: str | None = None
         self.pending: tuple[int, JointState, float] | None = None
         self.skipped = 0
         self.answered = 0
+        self.last_chunk: tuple[int, JointTrajectory] | None = None
         self.pub = self.create_publisher(JointTrajectory, "/egovla/action_chunk", STREAM)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", STREAM)
         self.create_subscription(JointState, "/joint_states", self._on_joints, STREAM)
         if "image" in self.plugin.needs:
             self.create_subscription(Image, "/ego_camera/image_raw", self._on_image, IMAGE)
+        if "history" in self.plugin.needs:
+            self.create_subscription(Image, "/egovla/frame_history", self._on_history, IMAGE)
         if "sim_state" in self.plugin.needs:
             self.create_subscription(Float64MultiArray, "/sim/state", self._on_sim_state, STREAM)
         self.create_subscription(String, "/egovla/instruction", self._on_instruction, LATCHED)
@@ -108,6 +137,15 @@ class PolicyNode(Node):
             return
         self._store("image", stamp_to_ns(msg.header.stamp), rgb)
 
+    def _on_history(self, msg: Image):
+        try:
+            stacked = image_to_rgb(msg.height, msg.width, msg.encoding, msg.step, msg.data)
+            frames = unstack_frames(stacked, self.plugin.num_frames)
+        except ValueError as e:
+            self.get_logger().error(f"frame history ignored: {e}", throttle_duration_sec=2.0)
+            return
+        self._store("history", stamp_to_ns(msg.header.stamp), frames)
+
     def _on_sim_state(self, msg: Float64MultiArray):
         if not msg.data:
             return
@@ -134,6 +172,9 @@ class PolicyNode(Node):
 
     def _on_joints(self, msg: JointState):
         stamp_ns = stamp_to_ns(msg.header.stamp)
+        if self.last_chunk is not None and stamp_ns == self.last_chunk[0]:
+            self.pub.publish(self.last_chunk[1])  # a re-announced tick: the same answer, the plugin runs once
+            return
         if self.pending is not None:
             self._skip(self.pending[0], "a newer joint state arrived first")
         self.pending = (stamp_ns, msg, time.monotonic())
@@ -168,14 +209,16 @@ class PolicyNode(Node):
                 self.plugin.reset(status, inputs)
                 self.episode = status.get("episode")
                 self.get_logger().info(f"episode {self.episode}: policy reset")
-            chunk = self.plugin.step(positions, inputs)
+            chunk = self.plugin.step(positions, inputs, stamp_ns)
         except (MessageError, ValueError, RuntimeError, KeyError) as e:
             self.skipped += 1
             self.get_logger().error(f"tick {stamp_ns * 1e-9:.3f} s: no chunk: {type(e).__name__}: {e}",
                                     throttle_duration_sec=2.0)
             return
         stamp = Time(sec=msg.header.stamp.sec, nanosec=msg.header.stamp.nanosec)
-        self.pub.publish(chunk_to_msg(chunk, stamp))
+        out = chunk_to_msg(chunk, stamp)
+        self.pub.publish(out)
+        self.last_chunk = (stamp_ns, out)
         self.answered += 1
         t = self.plugin.timing
         self.get_logger().info(f"{self.kind}: inference {t.last_s * 1e3:.1f} ms (mean {t.mean_s * 1e3:.1f}, max "

@@ -7,7 +7,8 @@
 Episodes follow ``/egovla/task_status``: a new value of ``episode`` closes the current bag (its metadata gets the
 episode's ``success``) and opens ``<out>/<task>_ep<episode>_p<placement>/``; messages wait one tick (until the next
 status) so that those of the new episode's first tick, sent before its status, land in the new bag. The latest instruction (latched) is
-written at the start of each bag. Log times are the node clock (sim time with ``use_sim_time``); the messages keep
+written at the start of each bag. An observation the simulator re-sends unchanged while a tick waits (same
+stamp, same bytes on ``/ego_camera/*`` or ``/joint_states``) is written once. Log times are the node clock (sim time with ``use_sim_time``); the messages keep
 their own header stamps, which the demo converter (``egovla-convert-bags``) aligns on. ``ros2 bag info`` and the
 ``mcap`` / ``rosbags`` readers read the bags (tested with the latter two).
 
@@ -43,6 +44,7 @@ _CLASSES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": Camera
             "sensor_msgs/msg/JointState": JointState, "trajectory_msgs/msg/JointTrajectory": JointTrajectory,
             "std_msgs/msg/String": String, "diagnostic_msgs/msg/DiagnosticStatus": DiagnosticStatus,
             "rosgraph_msgs/msg/Clock": Clock}
+RESENT_TOPICS = ("/ego_camera/image_raw", "/ego_camera/camera_info", "/joint_states")
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -66,6 +68,7 @@ class Recorder(Node):
         self.last_status: dict = {}
         self.pending: list = []  # (topic, type, log time ns, CDR bytes) received since the last task status
         self.bags: list[str] = []
+        self._last_observation: dict[str, bytes] = {}
         for topic, msgtype in TOPICS.items():
             qos = LATCHED if topic == INSTRUCTION_TOPIC else 10
             self.create_subscription(_CLASSES[msgtype], topic, self._writer_for(topic, msgtype), qos, raw=True)
@@ -73,6 +76,10 @@ class Recorder(Node):
 
     def _writer_for(self, topic: str, msgtype: str):
         def callback(data: bytes):
+            if topic in RESENT_TOPICS:
+                if self._last_observation.get(topic) == data:
+                    return  # a re-announced tick: already recorded
+                self._last_observation[topic] = data
             item = (topic, msgtype, self._now_ns(), data)
             if topic == INSTRUCTION_TOPIC:
                 self.instruction = data

@@ -4,7 +4,11 @@
 Run: ``python -m egovla.nodes.sim_bridge --ros-args -p task:=close_drawer -p image_width:=640 -p image_height:=360``.
 Lockstep (default): after publishing the observation of a tick the simulator steps only once commands stamped
 with that observation's stamp cover ``required_joints`` (several publishers may each send a subset), or when
-``lockstep_timeout_s`` of wall time passes (a missed tick, counted). Free-running: a 30 Hz wall timer steps with
+``lockstep_timeout_s`` of wall time passes (a missed tick, counted). While a tick waits, its observation (image,
+camera info, sim state, joint states, and the clock; same stamp, same content) is published again every
+``reannounce_s``: a node
+that started listening just after the tick went out gets it, instead of the tick being missed. Consumers treat a
+message with an already seen stamp as the same tick. Free-running: a 30 Hz wall timer steps with
 the latest targets. Logic lives in ``egovla.sim_bridge_core``; topics, QoS and parameters in ``docs/ros_nodes.md``.
 """
 
@@ -59,6 +63,8 @@ class SimBridge(Node):
         "mode": ("lockstep", "lockstep (step when commands for the published tick arrive) or free_running (30 Hz "
                              "wall timer)"),
         "lockstep_timeout_s": (0.5, "wall time to wait for a tick's commands before stepping anyway (missed tick)"),
+        "reannounce_s": (1.0, "lockstep: publish a waiting tick's observation again after this much wall time, "
+                              "and every as long again (0 = never)"),
         "required_joints": ([""], "joints a lockstep tick must receive commands for; empty = arms + independent "
                                   "hand joints"),
         "image_width": (640, "rendered image width (16:9 with image_height)"),
@@ -83,6 +89,9 @@ class SimBridge(Node):
         self.stamp_ns = 0
         self._deadline = 0.0
         self._last_status = None
+        self._observation: list = []  # (publisher, message) of the current tick, for re-announcing
+        self._published_at = 0.0
+        self.reannounced = 0
         self._wall = Clock(clock_type=ClockType.STEADY_TIME)
         self.pub_joints = self.create_publisher(JointState, "/joint_states", STREAM)
         self.pub_image = self.create_publisher(Image, "/ego_camera/image_raw", IMAGE)
@@ -96,6 +105,7 @@ class SimBridge(Node):
         self.episode_seed = 0
         self.timeout_timer = self.create_timer(self.p["lockstep_timeout_s"], self._on_timeout, clock=self._wall)
         self.free_timer = self.create_timer(1.0 / CONTROL_HZ, self._on_free_tick, clock=self._wall)
+        self.create_timer(0.1, self._on_reannounce, clock=self._wall)
         ok, message = self.reset_episode()
         if not ok:
             raise BridgeConfigError(message)
@@ -125,6 +135,8 @@ class SimBridge(Node):
                     raise ValueError(f"{key} must be >= 0, got {p[key]}")
             if not 0.0 < float(p["lockstep_timeout_s"]) <= 600.0:
                 raise ValueError(f"lockstep_timeout_s must be in (0, 600], got {p['lockstep_timeout_s']}")
+            if not 0.0 <= float(p["reannounce_s"]) <= 600.0:
+                raise ValueError(f"reannounce_s must be in [0, 600], got {p['reannounce_s']}")
             check_image_size(int(p["image_width"]), int(p["image_height"]))
             required = self._required(p)
             movable = set(self.robot.movable_joint_names)
@@ -274,6 +286,19 @@ class SimBridge(Node):
         self._step()
         self._publish_diagnostics()
 
+    def _on_reannounce(self):
+        period = float(self.p["reannounce_s"])
+        gate = self.gate
+        if (not period or gate.mode != "lockstep" or gate.stopped or gate.complete or not self._observation
+                or time.monotonic() - self._published_at < period):
+            return
+        for publisher, msg in self._observation:
+            publisher.publish(msg)
+        self._published_at = time.monotonic()
+        self.reannounced += 1
+        self.get_logger().info(f"tick {self.episode_tick} re-announced: commands still missing for "
+                               f"{len(gate.missing)} joints", throttle_duration_sec=5.0)
+
     def _on_free_tick(self):
         if self.gate.mode == "free_running":
             self._step()
@@ -295,7 +320,9 @@ class SimBridge(Node):
         env = self.env
         self.stamp_ns = self.sim_clock.stamp_ns
         stamp = ns_to_stamp(self.stamp_ns)
-        self.pub_clock.publish(ClockMsg(clock=stamp))
+        clock = ClockMsg(clock=stamp)
+        self.pub_clock.publish(clock)
+        observation = [(self.pub_clock, clock)]  # a late node's sim clock must read this tick too
         if obs:
             rgb = env.render()
             image = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", is_bigendian=0,
@@ -305,6 +332,7 @@ class SimBridge(Node):
             self.pub_image.publish(image)
             self._camera_info.header.stamp = stamp
             self.pub_info.publish(self._camera_info)
+            observation += [(self.pub_image, image), (self.pub_info, self._camera_info)]
         message, values = status_values(
             task=env.task.name, episode=self.episode, tick=self.episode_tick, global_tick=self.sim_clock.global_tick,
             stamp_ns=self.stamp_ns, success=bool(info["success"]), progress=info["progress"],
@@ -319,14 +347,17 @@ class SimBridge(Node):
                                                              self.episode_seed).tolist())
             state.layout.dim = [MultiArrayDimension(label=k, size=n, stride=n) for k, n in sim_state_sizes(env.model)]
             self.pub_sim_state.publish(state)
+            observation.append((self.pub_sim_state, state))
         if obs:
             js = JointState(name=list(env.robot_joint_names), position=obs["qpos"].tolist(),
                             velocity=obs["qvel"].tolist())
             js.header.stamp = stamp
             self.pub_joints.publish(js)
+            observation.append((self.pub_joints, js))  # last, as the first time: the tick is complete
         if self.episode_tick % CONTROL_HZ == 0:
             self._publish_diagnostics()
         self.gate.start_tick(self.stamp_ns)
+        self._observation, self._published_at = observation, time.monotonic()
         self._arm_timeout()
 
     def _publish_diagnostics(self):
@@ -337,6 +368,7 @@ class SimBridge(Node):
                                   else f"{self.gate.mode}, no missed ticks",
                                   values=[KeyValue(key=k, value=str(v)) for k, v in c.items()] +
                                   [KeyValue(key="missed_ticks_total", value=str(self.missed_total)),
+                                   KeyValue(key="reannounced_total", value=str(self.reannounced)),
                                    KeyValue(key="episode", value=str(self.episode)),
                                    KeyValue(key="tick", value=str(self.episode_tick))])
         array = DiagnosticArray(status=[status])
