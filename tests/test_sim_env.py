@@ -171,8 +171,55 @@ def test_divergence_ends_the_episode_with_a_reason(envs):
     assert env.step(env.current_targets())[4]["failure"] is None
 
 
-def _rollout_qpos(seed: int) -> np.ndarray:
-    env = BenchmarkEnv("insert_cans", options=NO_SETTLE)
+def _joint_velocities(options: EnvOptions, joint: str, move: float, n: int = 24) -> np.ndarray:
+    """Velocity of ``joint`` over ``n`` MuJoCo steps after its target jumps by ``move`` (Stack-Can, 1/480 s)."""
+    import mujoco
+
+    env = BenchmarkEnv("stack_can", options=options)
+    env.reset(placement_index=0)
+    dof = env.model.jnt_dofadr[env.model.joint(joint).id]
+    targets = env.current_targets()
+    targets[joint] += move
+    env.set_targets(targets)
+    v = []
+    for _ in range(n):
+        mujoco.mj_step(env.model, env.data)
+        v.append(env.data.qvel[dof])
+    env.close()
+    return np.array(v)
+
+
+@pytest.mark.parametrize("joint", ["right_elbow_roll_joint", "right_wrist_yaw_joint"])
+def test_a_saturated_arm_drive_chatters_unless_steadied(joint):
+    """A target jump that saturates the 100 N m drive of a light joint. With the drives as the robot table has them
+    (the default) the velocity alternates every MuJoCo step (19.5, 0, 19.5, 0 rad/s on the elbow roll): the shaking
+    that makes two hands holding touching cans diverge in Unload-Cans. With part of kv as joint damping and more
+    armature (``steady_drives``, off by default) it rises smoothly toward effort / joint damping."""
+    chatter = _joint_velocities(EnvOptions(settle_s=0.0), joint, 0.4)
+    assert np.abs(np.diff(chatter, 2)).max() > 20
+    steady = EnvOptions(settle_s=0.0, drive_joint_damping=15.0, drive_armature=0.05)
+    smooth = _joint_velocities(steady, joint, 0.4, n=48)
+    assert np.abs(np.diff(smooth, 2)).max() < 1.5
+    assert np.abs(smooth).max() == pytest.approx(100.0 / steady.drive_joint_damping, rel=0.1)
+
+
+def test_the_feet_can_leave_the_floor():
+    """The robot's root is fixed, so its feet on the floor only load the leg drives (8 contacts in every MuJoCo
+    step). ``robot_on_floor=False`` drops them; objects that fall off the table still land on the floor."""
+    for on_floor in (True, False):
+        env = BenchmarkEnv("stack_can", options=EnvOptions(robot_on_floor=on_floor))
+        env.reset(placement_index=0)
+        m, d = env.model, env.data
+        floor = m.geom("floor").id
+        feet = sum(floor in (c.geom1, c.geom2) for c in d.contact[:d.ncon])
+        assert feet == (8 if on_floor else 0)
+        can = [i for i in range(m.ngeom) if m.geom_bodyid[i] == m.body("can").id and m.geom_contype[i]][0]
+        assert m.geom_contype[can] & m.geom_conaffinity[floor] or m.geom_contype[floor] & m.geom_conaffinity[can]
+        env.close()
+
+
+def _rollout_qpos(seed: int, task: str = "insert_cans") -> np.ndarray:
+    env = BenchmarkEnv(task, options=NO_SETTLE)
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     hold = env.current_targets()
@@ -186,10 +233,51 @@ def _rollout_qpos(seed: int) -> np.ndarray:
     return env.data.qpos.copy()
 
 
-def test_same_seed_same_rollout():
-    a, b, c = _rollout_qpos(3), _rollout_qpos(3), _rollout_qpos(4)
+@pytest.mark.parametrize("task", ["insert_cans", "pour_balls"])  # Pour-Balls with MuJoCo's sleeping on
+def test_same_seed_same_rollout(task):
+    a, b, c = _rollout_qpos(3, task), _rollout_qpos(3, task), _rollout_qpos(4, task)
     assert np.array_equal(a, b)  # bit-identical
     assert not np.array_equal(a, c)
+
+
+def test_resting_bodies_sleep_in_pour_balls_only():
+    import mujoco
+
+    env = BenchmarkEnv("pour_balls")
+    env.reset(placement_index=0)
+    for _ in range(10):
+        env.step(env.current_targets())
+    assert env.model.opt.enableflags & mujoco.mjtEnableBit.mjENBL_SLEEP
+    assert env.data.ntree_awake < env.model.ntree  # the glass, its balls and the bowl at rest are frozen
+    env.close()
+    other = BenchmarkEnv("stack_can")
+    assert not other.model.opt.enableflags & mujoco.mjtEnableBit.mjENBL_SLEEP
+    other.close()
+    off = BenchmarkEnv("pour_balls", options=EnvOptions(sleep=False))
+    assert not off.model.opt.enableflags & mujoco.mjtEnableBit.mjENBL_SLEEP
+    off.close()
+
+
+def test_a_pour_rollout_does_not_depend_on_the_one_before_it():
+    """Sleeping state is part of the reset: the same rollout after another one equals it in a fresh environment."""
+
+    def run(env, placement):
+        env.reset(seed=0, placement_index=placement)
+        hold = env.current_targets()
+        for t in range(60):
+            targets = dict(hold)
+            targets["right_elbow_pitch_joint"] = hold["right_elbow_pitch_joint"] - 0.01 * t
+            env.step(targets)
+        return env.data.qpos.copy()
+
+    env = BenchmarkEnv("pour_balls")
+    first = run(env, 1234)
+    run(env, 17)
+    again = run(env, 1234)
+    env.close()
+    fresh = BenchmarkEnv("pour_balls")
+    assert np.array_equal(first, again) and np.array_equal(first, run(fresh, 1234))
+    fresh.close()
 
 
 def test_looks_switch_and_camera(envs):

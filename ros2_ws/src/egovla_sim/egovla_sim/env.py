@@ -50,6 +50,10 @@ MAX_SPEED = 200.0  # rad/s or m/s: any joint faster than this means the simulati
 # Tasks where a hand must hold an object: MuJoCo runs 4 steps per benchmark physics step there, 2 elsewhere.
 HOLDING_TASKS = frozenset({"stack_can", "sort_cans", "insert_cans", "unload_cans", "insert_and_unload_cans",
                            "stack_can_into_drawer", "pour_balls", "flip_mug"})
+# Tasks where MuJoCo's sleeping is on (EnvOptions.sleep): bodies at rest are frozen and skipped until something
+# awake touches them, as PhysX does with its sleep threshold. Pour-Balls' 8 balls (48 of its 110 degrees of freedom)
+# rest in the glass and its bowl stands still until the pour.
+SLEEP_TASKS = frozenset({"pour_balls"})
 
 
 @dataclass
@@ -66,6 +70,17 @@ class EnvOptions:
     depth: bool = False
     settle_s: float = 0.3
     elliptic_cones: bool = True
+    sleep: bool | None = None  # None: on for SLEEP_TASKS
+    # The robot's feet stand on the floor (8 contacts in every MuJoCo step; the root is fixed, so they only load the
+    # leg drives). False drops those contacts: 6-26 % faster per step, but every task's trajectory changes in its
+    # last bits, and the expert rates in docs/sim_twin.md were measured with the feet on the floor.
+    robot_on_floor: bool = True
+    # Arm and leg drives (kv 75 N m s/rad, effort 100 N m): this much of kv as joint damping, outside the effort
+    # clamp, and this much more armature (kg m^2), so that a saturated drive does not chatter (``steady_drives``;
+    # 15 and 0.05 remove the Unload-Cans and Pour-Balls divergences). Off (0, 0: the drives as the robot table has
+    # them) because the experts were tuned on those drives: with 15 and 0.05 Open-Laptop fell from 100 % to 59.3 %.
+    drive_joint_damping: float = 0.0
+    drive_armature: float = 0.0
     extra_objects: list = field(default_factory=list)
 
     def substeps_for(self, task: TaskSpec) -> int:
@@ -84,11 +99,54 @@ class EnvOptions:
         return f"{tc:.6g} 1"
 
 
+def steady_drives(root: ET.Element, joint_damping: float, armature: float, min_effort: float = 50.0) -> int:
+    """Keep the arm and leg drives (effort limit >= ``min_effort``; not the 10 N m hand drives) from chattering when
+    they saturate: ``joint_damping`` of each drive's kv moves into its joint's damping, and ``armature`` is added
+    to the joint's armature. Returns the number of drives changed.
+
+    Why: MuJoCo clamps a drive's whole force kp (target - q) - kv qdot to the effort limit, and a clamped force has
+    no velocity derivative, so the implicit integrator then treats the drive's damping explicitly. On the light
+    elbow roll and wrist joints (0.011-0.015 kg m^2 about their axes) a 100 N m step changes the velocity by
+    14-20 rad/s per 1/480 s step, more than the 2.7 rad/s band (2 effort / kv) in which the drive is unclamped,
+    so a joint move that saturated the drive made the joint alternate between ~20 rad/s and 0 from one MuJoCo step
+    to the next. Two hands holding touching cans shook at 36-40 rad/s (second difference of the joint velocity per
+    step) when the Unload-Cans expert started its carry; the contact solver then failed (100 iterations) and the
+    cans left at 600-5e7 m/s in 6 of 93 rollouts. Joint damping is always integrated implicitly and armature
+    slows the velocity jump of a clamped step; with 15 of kv's 75 as joint damping and 0.05 kg m^2 more armature
+    the same target jump gives a smooth rise (second difference below 1 rad/s per step). Below the clamp the
+    drive is unchanged apart from the armature (the damping terms add up to kv); a clamped drive runs at most
+    effort / joint_damping (6.7 rad/s). Measured over the 93 protocol rollouts (feet off the floor): with 15 and
+    0.05 no Unload-Cans or Pour-Balls rollout diverged (both experts 100 %), but Open-Laptop fell to 59.3 % seen /
+    53.0 % unseen (the armature alone: 2 of 5 formerly solved lids opened) and Insert-And-Unload-Cans failed 4 of
+    its first 13 seen rollouts; 40 of kv alone (2.5 rad/s) left no divergence but Insert-And-Unload-Cans at
+    92.5 %; 25 alone left 11 divergences in Unload-Cans. The experts were tuned on the drives as they are, so this
+    is off by default (``EnvOptions``)."""
+    if joint_damping <= 0.0 and armature <= 0.0:
+        return 0
+    joints = {j.get("name"): j for j in root.iter("joint")}
+    n = 0
+    for act in root.find("actuator"):
+        if act.tag != "position" or act.get("forcerange") is None:
+            continue
+        if float(act.get("forcerange").split()[1]) < min_effort:
+            continue
+        kv = float(act.get("kv", "0"))
+        if not 0.0 <= joint_damping <= kv:
+            raise ValueError(f"drive {act.get('name')!r}: joint damping {joint_damping} is not within kv {kv}")
+        act.set("kv", f"{kv - joint_damping:.9g}")
+        joint = joints[act.get("joint")]
+        joint.set("damping", f"{float(joint.get('damping', '0')) + joint_damping:.9g}")
+        joint.set("armature", f"{float(joint.get('armature', '0')) + armature:.9g}")
+        n += 1
+    return n
+
+
 def build_task_xml(task: TaskSpec, robot: RobotDescription, options: EnvOptions) -> tuple[str, dict[str, bytes]]:
     """MJCF text and its in-memory asset files for ``task``: robot, room, table, task objects."""
     timestep = task.physics_dt / options.substeps_for(task)
     solref = options.contact_solref_for(task)
     root = ET.fromstring(robot_mjcf(robot, base_pos=BASE_POS, timestep_s=timestep, hand_mimic="independent"))
+    steady_drives(root, options.drive_joint_damping, options.drive_armature)
     for geom_default in root.iter("default"):
         if geom_default.get("class") == "robot":
             geom_default.find("geom").set("solref", solref)
@@ -96,6 +154,11 @@ def build_task_xml(task: TaskSpec, robot: RobotDescription, options: EnvOptions)
     if options.elliptic_cones:
         opt.set("cone", "elliptic")
         opt.set("impratio", "10")
+    if options.sleep if options.sleep is not None else task.name in SLEEP_TASKS:
+        flag = opt.find("flag")
+        if flag is None:
+            flag = ET.SubElement(opt, "flag")
+        flag.set("sleep", "enable")
     files: dict[str, bytes] = {}
     visual = ET.Element("visual")
     ET.SubElement(visual, "global", offwidth=str(max(options.render_width, 640)),
@@ -114,7 +177,11 @@ def build_task_xml(task: TaskSpec, robot: RobotDescription, options: EnvOptions)
     world = root.find("worldbody")
     ET.SubElement(world, "light", name="key", pos="0.6 -0.4 3.0", dir="-0.1 0.15 -1", diffuse="0.55 0.55 0.55",
                   directional="true", castshadow="false")
-    ET.SubElement(world, "geom", name="floor", type="plane", size="6 6 0.1", material=names["floor"][1])
+    # With robot_on_floor=False the floor collides with objects (its contype 4 meets their conaffinity 1) but not
+    # with the robot (contype 2, conaffinity 1).
+    floor_bits = {} if options.robot_on_floor else {"contype": "4", "conaffinity": "1"}
+    ET.SubElement(world, "geom", name="floor", type="plane", size="6 6 0.1", material=names["floor"][1],
+                  **floor_bits)
     for name, pos, size in (("wall_front", (3.0, 0, 1.5), (0.05, 3.0, 1.5)),
                             ("wall_left", (0.5, 3.0, 1.5), (2.5, 0.05, 1.5)),
                             ("wall_right", (0.5, -3.0, 1.5), (2.5, 0.05, 1.5)),

@@ -370,10 +370,19 @@ def ball_crossed_rim(ball_pos, bowl_pose) -> bool:
     vector from the rim centre to the ball (both limits excluded). A ball exactly at the centre has no angle and
     does not count.
     """
+    return _in_rim_disc(ball_pos, *_rim_frame(bowl_pose))
+
+
+def _rim_frame(bowl_pose) -> tuple[np.ndarray, np.ndarray]:
+    """(rim centre, unit normal) of the bowl's rim disc."""
     pose = _vec(bowl_pose, 7, "bowl pose")
     center = bowl_rim_center(pose)
     normal = center - pose[:3]
     normal /= np.linalg.norm(normal)
+    return center, normal
+
+
+def _in_rim_disc(ball_pos, center: np.ndarray, normal: np.ndarray) -> bool:
     d = np.asarray(ball_pos, float)[:3] - center
     dist = float(np.linalg.norm(d))
     if not (0.0 < dist < BOWL_RIM_RADIUS_M):
@@ -613,7 +622,11 @@ def _drawer_evaluation(task: str, success_rule, moved_rule) -> Evaluation:
 
 def _eval_pour_balls(state, placement, memory):
     bowl, bottle = _pose(state, "bowl"), _pose(state, "bottle")
-    count = sum(_latch(memory, f"poured:{b}", ball_crossed_rim(_pose(state, b)[:3], bowl)) for b in BALL_NAMES)
+    rim = _rim_frame(bowl)  # once per step, not per ball; a latched ball is not tested again
+    count = 0
+    for b in BALL_NAMES:
+        ball, key = _pose(state, b), f"poured:{b}"
+        count += _latch(memory, key, memory.get(key, False) or _in_rim_disc(ball, *rim))
     reach = _reached(state, memory, "reach_bottle", "right", bottle)
     lift = _latch(memory, "lift", bottle[2] > BOTTLE_LIFT_Z_M)
     return StepFlags(count >= POUR_MIN_BALLS, {"reach_bottle_success": float(reach), "lift_success": float(lift)},
