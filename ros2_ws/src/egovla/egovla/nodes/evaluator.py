@@ -272,14 +272,16 @@ class Evaluator(Node):
                 with self._lock:
                     statuses, self._statuses = list(self._statuses), deque()
                     faults, self._faults = list(self._faults), deque()
-                for stamp_ns, fault in faults:
-                    # reports stamped before the episode's first observation (its reset and warm-up, when no
-                    # policy is asked) belong to no episode; unstamped ones (0) count
-                    if stamp_ns == 0 or stamp_ns >= tracker.start_stamp_ns:
-                        tracker.add_fault(fault)
                 for when, status in statuses:
                     if tracker.on_status(status, when):
                         break
+                for stamp_ns, fault in faults:
+                    # reports stamped before the episode's first observation (its reset and warm-up, when no
+                    # policy is asked) or after its last (once it ended) belong to no episode; unstamped ones (0)
+                    # count
+                    after = tracker.done and stamp_ns > tracker.end_stamp_ns
+                    if stamp_ns == 0 or (stamp_ns >= tracker.start_stamp_ns and not after):
+                        tracker.add_fault(fault)
                 if video is not None:
                     video.pump(tracker.end_stamp_ns)
                 if tracker.done or tracker.check_timeout(time.monotonic()):
