@@ -73,6 +73,9 @@ def test_kill_the_policy_hold_record_the_fault_restart_and_resume(ros_domain, ro
     try:
         # 1. Free running with egovla-tiny: every tick answered, at the simulator's 30 Hz.
         assert wait_until(lambda: len(chunks) > 60 and len(arm_commands_since(0)) > 30, 120.0), logs()
+        # measured inside the evaluator's first episode (bridge episode 1), away from its reset
+        assert wait_until(lambda: int(_status(statuses[-1])["episode"]) >= 1 and
+                          int(_status(statuses[-1])["tick"]) >= 30, 60.0), logs()
         t0, tick0, n0 = time.monotonic(), ticks_now(), len(chunks)
         time.sleep(3.0)
         wall, ticks, answered = time.monotonic() - t0, ticks_now() - tick0, len(chunks) - n0
