@@ -109,13 +109,20 @@ class FakeRobot:
             time.sleep(0.1)
 
     def commands_for(self, t, groups=2, timeout_s=10.0):
+        """The commands stamped ``t``, merged; with ``groups`` 2 it waits for both nodes' (an arm joint and a hand
+        joint among the names: one node may send two commands for a tick, e.g. a hold and then its answer)."""
         ns = round(t * 1e9)
         mine = lambda: [c for c in list(self.commands) if round(stamp_to_s(c.header.stamp) * 1e9) == ns]  # noqa
-        assert wait_until(lambda: len(mine()) >= groups, timeout_s), f"no commands for t={t}"
-        merged = {}
-        for c in mine():
-            merged.update(zip(c.name, c.position))
-        return merged
+
+        def merged():
+            out = {}
+            for c in mine():
+                out.update(zip(c.name, c.position))
+            return out
+
+        need = ("left_shoulder_pitch_joint", "R_index_proximal_joint")[:groups] if groups else ()
+        assert wait_until(lambda: mine() and all(n in merged() for n in need), timeout_s), f"no commands for t={t}"
+        return merged()
 
 
 def nodes_up(probe, tmp_path, domain, sim_time=False):
