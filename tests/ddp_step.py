@@ -42,6 +42,8 @@ def main(out: str):
     if accelerator.is_main_process:
         with open(out, "w") as f:
             json.dump({"processes": n, "losses": losses, "checksum": checksum}, f)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()  # destroys the process group (gloo's threads aborted an exit now and then)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,17 @@ def test_each_episode_becomes_a_bag_that_other_tools_read_and_the_converter_take
     statuses = ros_probe.collect(DiagnosticStatus, "/egovla/task_status")
     ticks = {"n": 0, "stop_after": 45}
 
-    def hold(js):  # the robot holds its pose: every tick answered with the measured positions
-        if ticks["n"] < ticks["stop_after"]:
+    node = ros_probe.node
+    # Ticks flow once the recorder is matched to the bridge (the bridge re-announces a waiting tick, so a tick
+    # published before that is answered when it comes again).
+    recorder_matched = lambda: (node.count_subscribers("/ego_camera/image_raw") >= 1  # noqa: E731
+                                and node.count_subscribers("/egovla/task_status") >= 2)
+    answered = set()
+
+    def hold(js):  # the robot holds its pose: every tick answered once with the measured positions
+        stamp = (js.header.stamp.sec, js.header.stamp.nanosec)
+        if ticks["n"] < ticks["stop_after"] and stamp not in answered and recorder_matched():
+            answered.add(stamp)
             ticks["n"] += 1
             pos = dict(zip(js.name, js.position))
             pub.publish(_command(required, [pos[j] for j in required], js.header.stamp))

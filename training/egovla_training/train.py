@@ -290,6 +290,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     weights = get_model_state_dict(model, options=_full_state_options(cpu_offload=True))  # gathered under FSDP
     if accelerator.is_main_process:
         save_egovla(net, out / "final", tokenizer, state_dict=weights)  # the model alone, for the next stage
+    accelerator.wait_for_everyone()
+    accelerator.end_training()  # destroys the process group: gloo's threads must not outlive the interpreter
     return last
 
 
