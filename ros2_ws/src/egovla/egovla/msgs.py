@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -110,3 +111,14 @@ def command_msg(targets: dict[str, float], stamp: Time) -> JointState:
     msg.name = list(targets)
     msg.position = [float(v) for v in targets.values()]
     return msg
+
+
+def diagnostic_array(stamp: Time, name: str, level: int, message: str, hardware_id: str,
+                     values: dict) -> DiagnosticArray:
+    """One ``DiagnosticStatus`` (``values`` as key/value strings) in a stamped ``/diagnostics`` array."""
+    status = DiagnosticStatus(level=level if isinstance(level, bytes) else bytes([level]), name=name,
+                              message=message, hardware_id=hardware_id,
+                              values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = stamp
+    return array

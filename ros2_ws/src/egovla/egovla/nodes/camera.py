@@ -26,7 +26,7 @@ from __future__ import annotations
 import sys
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -34,7 +34,7 @@ from sensor_msgs.msg import Image
 
 from egovla_training.frames import FrameHistory, squash_frames, stack_frames
 
-from ..msgs import ns_to_stamp, stamp_to_ns
+from ..msgs import diagnostic_array, ns_to_stamp, stamp_to_ns
 from ..policy_plugins import image_to_rgb
 from .common import declare, run
 
@@ -156,13 +156,11 @@ class CameraNode(Node):
         values = {"received": self.received, "published": self.published, "dropped": self.dropped,
                   "restarts": self.restarts, "frames_held": len(self.history),
                   "last_frame_age_s": "none" if age is None else f"{age:.3f}"}
-        status = DiagnosticStatus(level=DiagnosticStatus.WARN if stale else DiagnosticStatus.OK,
-                                  name="camera: stream", hardware_id="head_camera",
-                                  message=("no frame yet" if age is None else f"camera silent for {age:.2f} s")
-                                  if stale else f"{self.published} histories published",
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
+        message = (("no frame yet" if age is None else f"camera silent for {age:.2f} s") if stale
+                   else f"{self.published} histories published")
+        array = diagnostic_array(self.get_clock().now().to_msg(), "camera: stream",
+                                 DiagnosticStatus.WARN if stale else DiagnosticStatus.OK, message, "head_camera",
+                                 values)
         self.pub_diag.publish(array)
 
 

@@ -12,7 +12,8 @@
     pub  /diagnostics           diagnostic_msgs/DiagnosticArray   ``policy: inference`` every second (wall clock)
 
 A ``/joint_states`` with the stamp of the last answered tick (the bridge re-announces a tick whose commands are
-late) gets the same chunk again without running the plugin. Each ``/joint_states`` takes the inputs its plugin needs with exactly the same stamp (the image; for ``scripted``
+late) gets the same chunk again without running the plugin. Each ``/joint_states`` takes the inputs its plugin
+needs with exactly the same stamp (the image; for ``scripted``
 the ``/sim/state`` vector and the task status). If one has not arrived yet the tick waits for it up to ``wait_s``
 of wall time (it is answered the moment the input arrives) and is then skipped with a throttled warning; an input
 of another stamp is never used. Proprio comes from the joint state (``egovla.policy_plugins``).
@@ -29,7 +30,7 @@ import sys
 import time
 
 from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -39,7 +40,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from egovla_training.frames import unstack_frames
 
-from ..msgs import MessageError, chunk_to_msg, joint_state_positions, stamp_to_ns
+from ..msgs import MessageError, chunk_to_msg, diagnostic_array, joint_state_positions, stamp_to_ns
 from ..policy_plugins import image_to_rgb, sim_state_stamp_ns
 from .common import NodeConfigError, declare, run
 
@@ -232,12 +233,9 @@ class PolicyNode(Node):
         if fit is not None:
             values.update(hand_fits=fit.count, hand_fit_mean_ms=f"{fit.mean_s * 1e3:.1f}")
         level = DiagnosticStatus.OK if t.count or not self.skipped else DiagnosticStatus.WARN
-        status = DiagnosticStatus(level=level, name="policy: inference", hardware_id=self.kind,
-                                  message=f"{t.mean_s * 1e3:.1f} ms per tick over {t.count} ticks, "
-                                          f"{self.skipped} skipped",
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
+        array = diagnostic_array(self.get_clock().now().to_msg(), "policy: inference", level,
+                                 f"{t.mean_s * 1e3:.1f} ms per tick over {t.count} ticks, {self.skipped} skipped",
+                                 self.kind, values)
         self.pub_diag.publish(array)
 
 

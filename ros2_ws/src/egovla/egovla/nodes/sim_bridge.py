@@ -6,8 +6,8 @@ Lockstep (default): after publishing the observation of a tick the simulator ste
 with that observation's stamp cover ``required_joints`` (several publishers may each send a subset), or when
 ``lockstep_timeout_s`` of wall time passes (a missed tick, counted). While a tick waits, its observation (image,
 camera info, sim state, joint states, and the clock; same stamp, same content) is published again every
-``reannounce_s``: a node
-that started listening just after the tick went out gets it, instead of the tick being missed. Consumers treat a
+``reannounce_s``: a node that started listening just after the tick went out gets it, instead of the tick being
+missed. Consumers treat a
 message with an already seen stamp as the same tick. Free-running: a 30 Hz wall timer steps with
 the latest targets. Logic lives in ``egovla.sim_bridge_core``; topics, QoS and parameters in ``docs/ros_nodes.md``.
 """
