@@ -67,6 +67,7 @@ def test_tracker_ends_at_first_success_horizon_or_timeout_and_builds_the_record(
     assert h.on_status(_status(1, horizon), 1.0) and h.end_reason == "horizon" and not h.record("x")["success"]
     late = EpisodeTracker(r, 1, 0, 0.0, tick_timeout_s=2.0)
     late.on_status(_status(1, 4), 1.0)
+    late.on_status(_status(1, 4), 2.0)  # the bridge re-announcing the waiting tick is no progress
     assert not late.check_timeout(2.5) and late.check_timeout(3.1)
     assert late.end_reason == "timeout" and "no /egovla/task_status for 2 s (last tick 4)" in late.faults[0]
     failed = EpisodeTracker(r, 1, 0, 0.0)

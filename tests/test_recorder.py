@@ -32,24 +32,25 @@ def test_each_episode_becomes_a_bag_that_other_tools_read_and_the_converter_take
     statuses = ros_probe.collect(DiagnosticStatus, "/egovla/task_status")
     ticks = {"n": 0, "stop_after": 45}
 
-    node = ros_probe.node
-    # Ticks flow once the recorder is matched to the bridge (the bridge re-announces a waiting tick, so a tick
-    # published before that is answered when it comes again).
-    recorder_matched = lambda: (node.count_subscribers("/ego_camera/image_raw") >= 1  # noqa: E731
-                                and node.count_subscribers("/egovla/task_status") >= 2)
+    # Ticks flow once the recorder has the first tick's status (the bridge re-announces a waiting tick, status
+    # included, so a recorder that matched the bridge late still gets tick 0). Seeing the recorder's subscriptions
+    # from here is not enough: on a loaded machine the bridge's writers may match them seconds later.
+    recorder_ready = {"ok": False}
     answered = set()
 
     def hold(js):  # the robot holds its pose: every tick answered once with the measured positions
         stamp = (js.header.stamp.sec, js.header.stamp.nanosec)
-        if ticks["n"] < ticks["stop_after"] and stamp not in answered and recorder_matched():
+        if ticks["n"] < ticks["stop_after"] and stamp not in answered and recorder_ready["ok"]:
             answered.add(stamp)
             ticks["n"] += 1
             pos = dict(zip(js.name, js.position))
             pub.publish(_command(required, [pos[j] for j in required], js.header.stamp))
 
     ros_probe.node.create_subscription(JointState, "/joint_states", hold, 10)
-    bridge = _start(ros_domain, tmp_path, "warmup_steps:=2", "lockstep_timeout_s:=5.0")
+    bridge = _start(ros_domain, tmp_path, "warmup_steps:=2", "lockstep_timeout_s:=60.0")
     try:
+        assert wait_until(lambda: "episode 0: recording" in recorder.log(), 30.0), recorder.log() + bridge.log()
+        recorder_ready["ok"] = True
         assert wait_until(lambda: ticks["n"] >= 45, 60.0), bridge.log()
         time.sleep(0.3)
         ticks["stop_after"] = 90

@@ -78,6 +78,8 @@ class EpisodeTracker:
         """Feed one parsed status; True once the episode has ended. Other episodes' statuses are ignored."""
         if self.done or status["episode"] != self.bridge_episode:
             return self.done
+        if self.last is not None and status["stamp_ns"] == self.last["stamp_ns"]:
+            return self.done  # the bridge re-announcing a waiting tick: no progress, the timeout keeps running
         self.last = status
         self.last_status_s = now_s
         if status["failure"]:

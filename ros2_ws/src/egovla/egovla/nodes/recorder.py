@@ -8,7 +8,7 @@ Episodes follow ``/egovla/task_status``: a new value of ``episode`` closes the c
 episode's ``success``) and opens ``<out>/<task>_ep<episode>_p<placement>/``; messages wait one tick (until the next
 status) so that those of the new episode's first tick, sent before its status, land in the new bag. The latest instruction (latched) is
 written at the start of each bag. An observation the simulator re-sends unchanged while a tick waits (same
-stamp, same bytes on ``/ego_camera/*`` or ``/joint_states``) is written once. Log times are the node clock (sim time with ``use_sim_time``); the messages keep
+stamp, same bytes on ``/ego_camera/*``, ``/joint_states`` or the task status) is written once. Log times are the node clock (sim time with ``use_sim_time``); the messages keep
 their own header stamps, which the demo converter (``egovla-convert-bags``) aligns on. ``ros2 bag info`` and the
 ``mcap`` / ``rosbags`` readers read the bags (tested with the latter two).
 
@@ -44,7 +44,7 @@ _CLASSES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": Camera
             "sensor_msgs/msg/JointState": JointState, "trajectory_msgs/msg/JointTrajectory": JointTrajectory,
             "std_msgs/msg/String": String, "diagnostic_msgs/msg/DiagnosticStatus": DiagnosticStatus,
             "rosgraph_msgs/msg/Clock": Clock}
-RESENT_TOPICS = ("/ego_camera/image_raw", "/ego_camera/camera_info", "/joint_states")
+RESENT_TOPICS = ("/ego_camera/image_raw", "/ego_camera/camera_info", "/joint_states", TASK_STATUS_TOPIC)
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 

@@ -5,10 +5,9 @@ Run: ``python -m egovla.nodes.sim_bridge --ros-args -p task:=close_drawer -p ima
 Lockstep (default): after publishing the observation of a tick the simulator steps only once commands stamped
 with that observation's stamp cover ``required_joints`` (several publishers may each send a subset), or when
 ``lockstep_timeout_s`` of wall time passes (a missed tick, counted). While a tick waits, its observation (image,
-camera info, sim state, joint states, and the clock; same stamp, same content) is published again every
-``reannounce_s``: a node that started listening just after the tick went out gets it, instead of the tick being
-missed. Consumers treat a
-message with an already seen stamp as the same tick. Free-running: a 30 Hz wall timer steps with
+camera info, task status, sim state, joint states, and the clock; same stamp, same content) is published again
+every ``reannounce_s``: a node that started listening just after the tick went out gets it, instead of the tick
+being missed. Consumers treat a message with an already seen stamp as the same tick. Free-running: a 30 Hz wall timer steps with
 the latest targets. Logic lives in ``egovla.sim_bridge_core``; topics, QoS and parameters in ``docs/ros_nodes.md``.
 """
 
@@ -342,6 +341,7 @@ class SimBridge(Node):
         self._last_status = DiagnosticStatus(level=level, name=env.task.name, message=message, hardware_id="mujoco",
                                              values=[KeyValue(key=k, value=v) for k, v in values])
         self.pub_status.publish(self._last_status)
+        observation.append((self.pub_status, self._last_status))
         if obs and self.pub_sim_state.get_subscription_count():
             state = Float64MultiArray(data=pack_sim_state(env.model, env.data, self.stamp_ns,
                                                              self.episode_seed).tolist())
