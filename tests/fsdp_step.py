@@ -60,6 +60,7 @@ def main(out: str):
         with open(out, "w") as f:
             json.dump({"processes": n, "parameter_type": sharded, "wrapped_layers": len(layers), "losses": losses,
                        "checksum": checksum, "checkpoint": str(folder)}, f)
+    dist.barrier()  # both ranks done before the group goes: gloo's threads aborted an exit now and then
     dist.destroy_process_group()
 
 

@@ -113,6 +113,21 @@ def test_bad_chunks_are_rejected_and_lose_nothing(bad, message):
     assert len(sm) == 1 and np.array_equal(sm.query(DT), good[0])
 
 
+@pytest.mark.parametrize("column", ["zero", "parallel"])
+def test_a_rot6d_block_that_is_no_rotation_is_rejected_even_when_it_would_replace_a_chunk(column):
+    sm = ChunkSmoother()
+    good = RNG.normal(size=(30, 48))
+    sm.add_chunk(0.0, good)
+    before = sm.query(DT)
+    bad = good.copy()
+    block = indices("right", "rot6d")
+    bad[7, block[3:]] = 0.0 if column == "zero" else 2.5 * bad[7, block[:3]]
+    with pytest.raises(ValueError, match="step 7 has a rot6d block that is no rotation"):
+        sm.add_chunk(0.0, bad)  # same stamp: it would replace the stored chunk
+    assert len(sm) == 1 and np.array_equal(sm.query(DT), before)
+    assert np.array_equal(sm.contributions(8 * DT)[0][0], good[7])
+
+
 def test_oldest_first_order_favours_the_first_prediction():
     sm = euclid_smoother(0.8, order="oldest_first")
     for i, value in enumerate((1.0, 2.0, 3.0)):

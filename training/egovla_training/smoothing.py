@@ -12,11 +12,16 @@ A chunk predicted from the observation stamped ``t_c`` holds ``H`` steps (30); s
 Chunks are placed by their timestamps, never by counting calls: a late chunk (older stamp than one already
 stored) is inserted at its place, a duplicate stamp replaces the stored chunk, a missing tick simply contributes
 nothing, and chunks too old to cover anything new are dropped (at most ``history`` are kept). A chunk with NaN
-or Inf, or of the wrong shape, is rejected with ``ValueError`` and the stored history is untouched.
+or Inf, of the wrong shape, or with a rot6d block that is no rotation (a zero column, or two parallel ones) is
+rejected with ``ValueError`` and the stored history is untouched.
 
 Streams: the values of a step are smoothed per stream, each with its own ``k``: plain weighted means for
 Euclidean quantities (wrist translation, hand PCA, joint angles) and the weighted chordal mean of rotations for
 rot6d blocks (``egovla_description.geometry.average_rotations``), never an element-wise rot6d average.
+
+The two per-tick loops (storing a chunk with its rotations decoded and weighted, and the weighted sum plus the
+rotation projection of a query) are compiled with Numba (``cache=True``: compiled once per install, about a second,
+then loaded from the cache); the tests check them against a NumPy brute-force reference.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .action_space import ACTION_NAMES, CHUNK_STEPS, CONTROL_HZ, SIDES, indices
 
@@ -87,12 +93,10 @@ class ChunkSmoother:
         # rot6d blocks (m, 6) in stream order.
         blocks = [np.asarray(st.index).reshape(-1, 6) for st in self.streams if st.kind == "rot6d"]
         self._rot_index = np.concatenate(blocks) if blocks else np.empty((0, 6), int)
-        self._rot_flat = self._rot_index.reshape(-1)
         n_rot = len(self._rot_index)
         rates = sorted({st.k for st in self.streams})
         # Extended step: values [0, size), rotation matrices (9 per block, row-major), then one column per rate
         # holding 1 (weighted, they sum to each value's normaliser).
-        self._rot_cols = slice(size, size + 9 * n_rot)
         k = np.zeros(size + 9 * n_rot + len(rates))
         self._denominator = np.zeros(size, np.intp)  # the normaliser column of each value
         for st in self.streams:
@@ -112,6 +116,13 @@ class ChunkSmoother:
         self._chunks = np.zeros((history, horizon, size))
         self._ticks = np.full(history, _EMPTY)  # chunk stamps in ticks (stamp / dt_s)
         self._inv_dt = 1.0 / dt_s
+        # Compile (or load from Numba's cache) now rather than inside the first control tick.
+        scratch, chunk = self._ext[:1].copy(), np.zeros((horizon, size))
+        chunk[:, self._rot_index[:, [0, 4]]] = 1.0  # identity rotations
+        first = np.zeros(1, np.intp)
+        _store(chunk, self._rot_index, self._weights, self._weighted, scratch[0])
+        _sum_and_project(scratch, first, first + 1, first, self._weights, self._weighted, self._denominator,
+                         self._rot_index, np.empty(size))
 
     def __len__(self) -> int:
         return int((self._ticks != _EMPTY).sum())
@@ -121,7 +132,7 @@ class ChunkSmoother:
 
     def add_chunk(self, stamp_s: float, chunk) -> None:
         """Store a chunk (horizon, size) predicted from the observation stamped ``stamp_s`` (seconds)."""
-        c = np.asarray(chunk, dtype=float)
+        c = np.ascontiguousarray(chunk, dtype=float)
         if c.shape != (self.horizon, self.size):
             raise ValueError(f"chunk must have shape ({self.horizon}, {self.size}), got {c.shape}")
         stamp = float(stamp_s)
@@ -139,19 +150,11 @@ class ChunkSmoother:
             slot = int(ticks.argmin())  # an empty slot (its stamp is the lowest), else the oldest chunk
             if ticks[slot] > tick:
                 return  # older than everything kept: it could only matter less than what is stored
+        bad = _store(c, self._rot_index, self._weights, self._weighted, self._ext[slot])
+        if bad >= 0:
+            raise ValueError(f"chunk rejected: step {bad} has a rot6d block that is no rotation (a zero or "
+                             f"two parallel columns)")
         self._chunks[slot] = c
-        ext = self._ext[slot, 1:]
-        rot = self._rot_cols
-        if self._weighted:
-            np.multiply(c, self._weights[:self.horizon, :self.size], out=ext[:, :self.size])
-        else:
-            ext[:, :self.size] = c
-        if len(self._rot_index):
-            r = _rot6d_to_matrix(c[:, self._rot_index]).reshape(self.horizon, -1)
-            if self._weighted:
-                np.multiply(r, self._weights[:self.horizon, rot], out=ext[:, rot])
-            else:
-                ext[:, rot] = r
         ticks[slot] = tick
 
     def _contributing(self, time_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -174,21 +177,12 @@ class ChunkSmoother:
             return None
         if n == 1:
             return self._chunks[slots[0], ages[0] - 1].copy()
-        if self._weighted:  # EgoVLA: weight exp(-k j) with j = ticks since prediction, applied when stored
-            total = self._ext[slots, ages].sum(0)
-        else:  # ACT: weight by rank from the oldest contributor
-            rank = np.argsort(np.argsort(self._ticks[slots]))
-            total = (self._weights[rank] * self._ext[slots, ages]).sum(0)
-        out = total[:self.size] / total[self._denominator]
-        if len(self._rot_index):
-            # Chordal mean: the rotation nearest (Frobenius) to the weighted sum of the matrices.
-            u, _, vt = np.linalg.svd(total[self._rot_cols].reshape(-1, 3, 3))
-            mean = u @ vt
-            flip = np.linalg.det(mean) < 0
-            if flip.any():
-                u[flip, :, 2] *= -1.0
-                mean = u @ vt
-            out[self._rot_flat] = mean[:, :, :2].transpose(0, 2, 1).reshape(-1)
+        # EgoVLA: weight exp(-k j) with j = ticks since prediction, applied when stored; ACT: weight by rank from
+        # the oldest contributor, applied here.
+        rank = ages if self._weighted else np.argsort(np.argsort(self._ticks[slots]))
+        out = np.empty(self.size)
+        _sum_and_project(self._ext, slots, ages, rank, self._weights, self._weighted, self._denominator,
+                         self._rot_index, out)
         return out
 
     def prune(self, time_s: float):
@@ -197,20 +191,76 @@ class ChunkSmoother:
         self._ticks[old] = _EMPTY
 
 
-def _rot6d_to_matrix(x: np.ndarray) -> np.ndarray:
-    """rot6d (..., 6) -> (..., 3, 3), the geometry core's convention, specialised for NumPy speed."""
-    y = x.reshape(-1, 2, 3)
-    a1, a2 = y[:, 0], y[:, 1]
-    b1 = a1 / np.sqrt((a1 * a1).sum(1))[:, None]
-    b2 = a2 - (b1 * a2).sum(1)[:, None] * b1
-    b2 /= np.sqrt((b2 * b2).sum(1))[:, None]
-    out = np.empty((y.shape[0], 3, 3))
-    out[:, :, 0] = b1
-    out[:, :, 1] = b2
-    out[:, 0, 2] = b1[:, 1] * b2[:, 2] - b1[:, 2] * b2[:, 1]
-    out[:, 1, 2] = b1[:, 2] * b2[:, 0] - b1[:, 0] * b2[:, 2]
-    out[:, 2, 2] = b1[:, 0] * b2[:, 1] - b1[:, 1] * b2[:, 0]
-    return out.reshape(x.shape[:-1] + (3, 3))
+@njit(cache=True, nogil=True, error_model="numpy")
+def _store(c, rot_index, weights, weighted, ext):
+    """Fill rows 1..horizon of a slot's extended steps from chunk ``c`` (horizon, size): the values, then each
+    rot6d block decoded to a row-major matrix (the geometry core's Gram-Schmidt: columns b1, b2, b1 x b2), all
+    multiplied by their weights when ``weighted``. The normaliser columns are set once, in ``__init__``.
+    Returns -1, or (writing nothing) the first step with a rot6d block that is no rotation (a zero column, or
+    two parallel ones)."""
+    horizon, size = c.shape
+    for j in range(horizon):
+        for b in range(rot_index.shape[0]):
+            i = rot_index[b]
+            a1x, a1y, a1z = c[j, i[0]], c[j, i[1]], c[j, i[2]]
+            a2x, a2y, a2z = c[j, i[3]], c[j, i[4]], c[j, i[5]]
+            cx, cy, cz = a1y * a2z - a1z * a2y, a1z * a2x - a1x * a2z, a1x * a2y - a1y * a2x
+            n1 = a1x * a1x + a1y * a1y + a1z * a1z
+            n2 = a2x * a2x + a2y * a2y + a2z * a2z
+            if not cx * cx + cy * cy + cz * cz > 1e-18 * n1 * n2 or not n1 * n2 > 1e-300:
+                return j
+    for j in range(horizon):
+        row = ext[j + 1]
+        for v in range(size):
+            row[v] = c[j, v] * weights[j, v] if weighted else c[j, v]
+        for b in range(rot_index.shape[0]):
+            i = rot_index[b]
+            a1x, a1y, a1z = c[j, i[0]], c[j, i[1]], c[j, i[2]]
+            a2x, a2y, a2z = c[j, i[3]], c[j, i[4]], c[j, i[5]]
+            n = 1.0 / np.sqrt(a1x * a1x + a1y * a1y + a1z * a1z)
+            b1x, b1y, b1z = a1x * n, a1y * n, a1z * n
+            d = b1x * a2x + b1y * a2y + b1z * a2z
+            b2x, b2y, b2z = a2x - d * b1x, a2y - d * b1y, a2z - d * b1z
+            n = 1.0 / np.sqrt(b2x * b2x + b2y * b2y + b2z * b2z)
+            b2x, b2y, b2z = b2x * n, b2y * n, b2z * n
+            m = (b1x, b2x, b1y * b2z - b1z * b2y,
+                 b1y, b2y, b1z * b2x - b1x * b2z,
+                 b1z, b2z, b1x * b2y - b1y * b2x)
+            col = size + 9 * b
+            for e in range(9):
+                row[col + e] = m[e] * weights[j, col + e] if weighted else m[e]
+    return -1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sum_and_project(ext, slots, ages, rank, weights, weighted, denominator, rot_index, out):
+    """``out`` (size,) = the weighted mean of the contributing extended steps ``ext[slots, ages]`` (pre-weighted
+    when ``weighted``, else weighted here by ``weights[rank]``), each rot6d block replaced by the chordal mean:
+    the rotation nearest (Frobenius) to the weighted sum of its matrices."""
+    n_ext = ext.shape[2]
+    total = np.zeros(n_ext)
+    for s in range(len(slots)):
+        step = ext[slots[s], ages[s]]
+        if weighted:
+            for e in range(n_ext):
+                total[e] += step[e]
+        else:
+            w = weights[rank[s]]
+            for e in range(n_ext):
+                total[e] += w[e] * step[e]
+    size = out.shape[0]
+    for v in range(size):
+        out[v] = total[v] / total[denominator[v]]
+    for b in range(rot_index.shape[0]):
+        m = total[size + 9 * b:size + 9 * (b + 1)].copy().reshape(3, 3)
+        u, _, vt = np.linalg.svd(m)
+        r = u @ vt
+        if np.linalg.det(r) < 0:
+            u[:, 2] = -u[:, 2]
+            r = u @ vt
+        for a in range(3):
+            out[rot_index[b, a]] = r[a, 0]
+            out[rot_index[b, 3 + a]] = r[a, 1]
 
 
 def smoothing_weights(k: float, n: int) -> np.ndarray:
