@@ -203,6 +203,39 @@ def test_a_saturated_arm_drive_chatters_unless_steadied(joint):
     assert np.abs(smooth).max() == pytest.approx(100.0 / steady.drive_joint_damping, rel=0.1)
 
 
+def test_mujoco_steps_per_task():
+    """Holding tasks run MuJoCo at 1/480 s (Flip-Mug too, from its 1/240 s benchmark step) except
+    Stack-Can-Into-Drawer at 1/960 s; the others at half their benchmark step; an explicit count wins."""
+    from egovla_sim.tasks import get_task
+
+    step = {name: get_task(name).physics_dt / EnvOptions().substeps_for(get_task(name)) for name in TASKS}
+    assert step["stack_can"] == pytest.approx(1 / 480) and step["unload_cans"] == pytest.approx(1 / 480)
+    assert step["flip_mug"] == pytest.approx(1 / 480) and step["stack_can_into_drawer"] == pytest.approx(1 / 960)
+    assert step["push_box"] == pytest.approx(1 / 240) and step["close_drawer"] == pytest.approx(1 / 480)
+    assert EnvOptions(substeps=4).substeps_for(get_task("flip_mug")) == 4
+
+
+def test_unload_cans_runs_on_steady_drives_and_the_others_on_the_robot_tables():
+    """Unload-Cans (STEADY_DRIVE_TASKS) gets the steady drives by default; other tasks keep the table's drives;
+    explicit options win either way."""
+    joint = "right_wrist_yaw_joint"
+
+    def damping_and_armature(task, **options):
+        env = BenchmarkEnv(task, options=EnvOptions(**options))
+        dof = env.model.jnt_dofadr[env.model.joint(joint).id]
+        out = (float(env.model.dof_damping[dof]), float(env.model.dof_armature[dof]))
+        env.close()
+        return out
+
+    table = damping_and_armature("stack_can")
+    steady = damping_and_armature("unload_cans")
+    assert steady[0] == pytest.approx(table[0] + 15.0) and steady[1] == pytest.approx(table[1] + 0.05)
+    assert damping_and_armature("unload_cans", drive_joint_damping=0.0, drive_armature=0.0) == table
+    assert damping_and_armature("stack_can", drive_joint_damping=15.0, drive_armature=0.05) == pytest.approx(steady)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        BenchmarkEnv("stack_can", options=EnvOptions(drive_armature=-1.0))
+
+
 def test_the_feet_can_leave_the_floor():
     """The robot's root is fixed, so its feet on the floor only load the leg drives (8 contacts in every MuJoCo
     step). ``robot_on_floor=False`` drops them; objects that fall off the table still land on the floor."""

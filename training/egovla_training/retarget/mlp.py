@@ -43,18 +43,25 @@ FORMAT = "egovla-retarget-mlp-v1"
 SHIPPED_STANDIN_NET = Path(__file__).resolve().parent.parent / "assets" / "retarget_standin"
 
 
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
 class RetargetNet(nn.Module):
     """Fingertips (B, 30) -> hand joint commands (B, 24), with built-in input/output standardisation."""
 
-    def __init__(self, hidden: tuple[int, ...] = (64, 128, 64), n_in: int = 30, n_out: int = 24):
+    def __init__(self, hidden: tuple[int, ...] = (64, 128, 64), n_in: int = 30, n_out: int = 24,
+                 activation: str = "relu"):
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         dims = [n_in, *hidden]
         layers = []
         for a, b in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
+            layers += [nn.Linear(a, b), ACTIVATIONS[activation]()]
         layers.append(nn.Linear(dims[-1], n_out))
         self.net = nn.Sequential(*layers)
         self.hidden = tuple(hidden)
+        self.activation = activation
         self.register_buffer("in_mean", torch.zeros(n_in))
         self.register_buffer("in_std", torch.ones(n_in))
         self.register_buffer("out_mean", torch.zeros(n_out))
@@ -76,6 +83,7 @@ class RetargetTrainConfig:
     lr: float = 3e-3
     val_fraction: float = 0.1
     hidden: tuple[int, ...] = (64, 128, 64)
+    activation: str = "relu"
     lr_schedule: str = "cosine"  # decays the learning rate to 0 over the epochs (or "constant", as the paper)
     seed: int = 0
     # "fingertip": squared fingertip distance (mm^2) after robot FK of the clipped, mimic-projected output, plus
@@ -103,6 +111,8 @@ class RetargetTrainConfig:
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if self.loss not in ("fingertip", "joint"):
             raise ValueError(f"loss must be 'fingertip' or 'joint', got {self.loss!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if self.joint_weight < 0 or self.lbfgs_iterations < 0:
             raise ValueError("joint_weight >= 0 and lbfgs_iterations >= 0 are required")
 
@@ -167,7 +177,7 @@ def train_retarget_net(x: np.ndarray, y: np.ndarray, cfg: RetargetTrainConfig, p
     perm = np.random.default_rng(cfg.seed).permutation(n)
     n_val = max(1, int(round(cfg.val_fraction * n)))
     val, tr = perm[:n_val], perm[n_val:]
-    net = RetargetNet(cfg.hidden, x.shape[1], y.shape[1])
+    net = RetargetNet(cfg.hidden, x.shape[1], y.shape[1], cfg.activation)
     loss_fn = _RetargetLoss(net, robot, cfg)
     with torch.no_grad():
         tips = loss_fn.fk(torch.as_tensor(y, dtype=torch.float64))
@@ -302,7 +312,8 @@ def save_retarget_net(net: RetargetNet, folder: str | Path, meta: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / WEIGHTS_FILE))
-    (folder / CONFIG_FILE).write_text(json.dumps({"format": FORMAT, "hidden": list(net.hidden), **meta}, indent=2))
+    (folder / CONFIG_FILE).write_text(json.dumps({"format": FORMAT, "hidden": list(net.hidden),
+                                                  "activation": net.activation, **meta}, indent=2))
     return folder
 
 
@@ -328,7 +339,10 @@ def load_retarget_net(folder: str | Path, hand_model_id: str | None = None,
     if meta.get("joint_names") != joint_names(robot):
         raise ValueError(f"{cfg_path}: trained for joints {meta.get('joint_names')}, robot {robot.name!r} has "
                          f"{joint_names(robot)}")
-    net = RetargetNet(tuple(meta["hidden"]))
+    activation = meta.get("activation", "relu")  # configs written before the option existed: ReLU
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{cfg_path}: activation {activation!r} is not one of {sorted(ACTIVATIONS)}")
+    net = RetargetNet(tuple(meta["hidden"]), activation=activation)
     net.load_state_dict(load_file(str(w_path)))
     net.eval()
     return net, meta
@@ -405,6 +419,8 @@ def main(argv=None) -> int:
                         help="weight of the joint term in the fingertip loss")
     parser.add_argument("--lbfgs", type=int, default=RetargetTrainConfig.lbfgs_iterations,
                         help="L-BFGS iterations (full training set, float64) after Adam; 0 for none")
+    parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default=RetargetTrainConfig.activation,
+                        help="hidden-layer activation (the paper's net uses relu)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fit-pca", type=int, default=15,
                         help="PCA coefficients fitted when generating pairs (15; the authors fit 6 for demos)")
@@ -418,6 +434,7 @@ def main(argv=None) -> int:
     cfg = RetargetTrainConfig(samples_per_hand=args.samples, epochs=args.epochs, seed=args.seed,
                               lr_schedule=args.lr_schedule, batch_size=args.batch_size, lr=args.lr,
                               loss=args.loss, joint_weight=args.joint_weight, lbfgs_iterations=args.lbfgs,
+                              activation=args.activation,
                               fit=FitConfig(num_pca_fit=args.fit_pca, retry_starts=0, starts=args.starts,
                                             same_init=not args.random_init))
     try:

@@ -87,7 +87,7 @@ class JointController(Node):
         self._hold_published_for = None
         self._last_timer_s = None
         self._init_s = None  # node-clock time of the last initialise of the safety layer
-        self.command_pub = self.create_publisher(JointState, "/joint_command", 10)
+        self.command_pub = self.create_publisher(JointState, "/joint_command", 100)  # deep: a lagging recorder
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(JointState, "/joint_states", self._on_joint_states, 10)
         self.create_subscription(JointState, "/egovla/action", self._on_action, 10)

@@ -104,7 +104,7 @@ class PolicyNode(Node):
         self.skipped = 0
         self.answered = 0
         self.last_chunk: tuple[int, JointTrajectory] | None = None
-        self.pub = self.create_publisher(JointTrajectory, "/egovla/action_chunk", STREAM)
+        self.pub = self.create_publisher(JointTrajectory, "/egovla/action_chunk", 100)  # deep: a lagging recorder
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", STREAM)
         self.create_subscription(JointState, "/joint_states", self._on_joints, STREAM)
         if "image" in self.plugin.needs:

@@ -46,6 +46,9 @@ _CLASSES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": Camera
             "rosgraph_msgs/msg/Clock": Clock}
 RESENT_TOPICS = ("/ego_camera/image_raw", "/ego_camera/camera_info", "/joint_states", TASK_STATUS_TOPIC)
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+# Reliable and deep: the recorder may lag behind a lockstep bridge running at 100+ ticks/s on a busy machine, and a
+# message its queue drops is lost from the bag (the publishers' queues are as deep, see sim_bridge.STREAM).
+RECORD = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 
 class Recorder(Node):
@@ -70,7 +73,7 @@ class Recorder(Node):
         self.bags: list[str] = []
         self._last_observation: dict[str, bytes] = {}
         for topic, msgtype in TOPICS.items():
-            qos = LATCHED if topic == INSTRUCTION_TOPIC else 10
+            qos = LATCHED if topic == INSTRUCTION_TOPIC else RECORD
             self.create_subscription(_CLASSES[msgtype], topic, self._writer_for(topic, msgtype), qos, raw=True)
         self.get_logger().info(f"recording {len(TOPICS)} topics into {self.out}, one bag per episode")
 
