@@ -51,7 +51,8 @@ def control_path(log_dir: Path, ticks: int = 300) -> dict:
     from sensor_msgs.msg import CameraInfo, Image, JointState
     from trajectory_msgs.msg import JointTrajectory
 
-    from egovla.msgs import chunk_to_msg, s_to_stamp, stamp_to_s
+    from egovla.cdr import encode_chunk
+    from egovla.msgs import s_to_stamp, stamp_to_s
     from egovla_description import load_robot
     from egovla_training.hands import load_hand_model
     from egovla_training.retarget.decode import ActionDecoder
@@ -97,7 +98,8 @@ def control_path(log_dir: Path, ticks: int = 300) -> dict:
             image_pub.publish(image)
             info_pub.publish(info)
             state_pub.publish(msg)
-            chunk_pub.publish(chunk_to_msg(chunk, s_to_stamp(t)))
+            stamp = s_to_stamp(t)
+            chunk_pub.publish(encode_chunk(chunk, stamp.sec, stamp.nanosec))  # serialized, as the policy node does
             return t0
 
         # lockstep-like: one tick at a time, latency of each

@@ -82,7 +82,9 @@ def test_kill_the_policy_hold_record_the_fault_restart_and_resume(ros_domain, ro
         print(f"free running: {ticks / wall:.1f} ticks/s, {answered / wall:.1f} chunks/s "
               f"({answered} chunks for {ticks} ticks)")
         assert ticks / wall > 10.0, (ticks, wall)  # 30 on an idle machine; the ratio below is what matters
-        assert answered >= 0.9 * ticks, (answered, ticks, logs())
+        # 89-90 of 90 ticks on an idle machine; 80 when other jobs shared the 2 cores. A policy slower than the
+        # 33 ms tick answers at most every other one (<= 50 %).
+        assert answered >= 0.8 * ticks, (answered, ticks, logs())
 
         # 2. Kill the policy process: within 0.2 s of sim time after its last chunk both controllers hold.
         i_diag, i_cmd = len(diagnostics), len(commands)

@@ -49,7 +49,7 @@ def chunk_to_msg(chunk: np.ndarray, stamp: Time, frame_id: str = "head_camera_op
     msg = JointTrajectory()
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id
-    msg.joint_names = ACTION_NAME_LIST
+    msg.joint_names = list(ACTION_NAMES)  # a copy: a caller that edits the message must not edit the table
     points = []
     for i, row in enumerate(chunk):
         ns = int(round((i + 1) * 1e9 / CONTROL_HZ))
@@ -83,7 +83,7 @@ def msg_to_chunk(msg: JointTrajectory, steps: int = CHUNK_STEPS) -> np.ndarray:
 def step_to_msg(step: np.ndarray, stamp: Time) -> JointState:
     msg = JointState()
     msg.header.stamp = stamp
-    msg.name = ACTION_NAME_LIST
+    msg.name = list(ACTION_NAMES)
     msg.position = np.asarray(step, dtype=float).tolist()
     return msg
 

