@@ -72,6 +72,40 @@ def test_training_beats_the_mean_pose_and_round_trips(small_run, tmp_path):
         load_retarget_net(tmp_path / "nothing")
 
 
+def test_activation_and_hand_repairing_options(small_run, tmp_path):
+    """A SiLU net trained with re-paired hands learns and round-trips with its activation; a config without the
+    field loads as ReLU (nets saved before the option); an unknown activation is refused."""
+    from egovla_training.retarget.mlp import _batch
+
+    robot, hands, x, y, tips, *_ = small_run
+    data = [torch.as_tensor(v) for v in (x, y, tips)]
+    left, right = torch.tensor([3, 1]), torch.tensor([0, 2])
+    bx, by, bt = _batch(data, left, right)
+    assert torch.equal(bx[1], torch.cat([data[0][1, :15], data[0][2, 15:]]))
+    assert torch.equal(by[0], torch.cat([data[1][3, :12], data[1][0, 12:]]))
+    assert torch.equal(bt[0, 0], data[2][3, 0]) and torch.equal(bt[0, 1], data[2][0, 1])
+    cfg = RetargetTrainConfig(samples_per_hand=400, epochs=150, batch_size=256, activation="silu",
+                              repair_hands=True)
+    net, val, history = train_retarget_net(x, y, cfg)
+    assert isinstance(net.net[1], torch.nn.SiLU) and history[-1][2] < 0.5 * history[0][2]
+    meta = {"hand_model_id": hands["left"].model_id, "joint_names": list(robot.side("left").hand_joints +
+                                                                         robot.side("right").hand_joints)}
+    save_retarget_net(net, tmp_path, meta)
+    loaded, saved = load_retarget_net(tmp_path)
+    probe = torch.as_tensor(x[:8], dtype=torch.float32)
+    assert saved["activation"] == "silu" and torch.equal(loaded(probe), net(probe))
+    cfg_json = json.loads((tmp_path / "config.json").read_text())
+    del cfg_json["activation"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg_json))
+    assert isinstance(load_retarget_net(tmp_path)[0].net[1], torch.nn.ReLU)
+    cfg_json["activation"] = "gelu"
+    (tmp_path / "config.json").write_text(json.dumps(cfg_json))
+    with pytest.raises(ValueError, match="activation 'gelu' is not one of"):
+        load_retarget_net(tmp_path)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        RetargetTrainConfig(activation="gelu").validate()
+
+
 def test_decoder_turns_a_step_into_arm_and_hand_targets(small_run):
     robot, hands, x, y, tips, net, *_ = small_run
     decoder = ActionDecoder(hands, net, robot)

@@ -91,6 +91,9 @@ class RetargetTrainConfig:
     loss: str = "fingertip"
     joint_weight: float = 1.0
     lbfgs_iterations: int = 0  # L-BFGS steps on the whole training set in float64 after Adam (0: none)
+    # Each epoch pairs every left hand with a random right hand of the training set: the two hands' mappings are
+    # independent, so each pairing is a valid sample, and the net cannot lean on chance left-right correlations.
+    repair_hands: bool = False
     # Pairs are generated with all 15 coefficients fitted (6, the authors' choice for converting demonstrations,
     # loses information about the robot joints: 4.6 mm), from one deterministic start. Held-out fingertip error
     # after robot FK, 20000 samples per hand: standardised joint MSE, batch 2048, lr 1e-3, 2000 cosine epochs
@@ -200,10 +203,11 @@ def train_retarget_net(x: np.ndarray, y: np.ndarray, cfg: RetargetTrainConfig, p
         bar = tqdm(total=cfg.epochs + cfg.lbfgs_iterations, desc="train retarget MLP", unit="step")
     for epoch in range(cfg.epochs):
         order = torch.randperm(len(xt))
+        other = torch.randperm(len(xt)) if cfg.repair_hands else None
         for i in range(0, len(xt), cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
             opt.zero_grad()
-            loss = loss_fn(*(v[idx] for v in train32))
+            right = None if other is None else other[i:i + cfg.batch_size]
+            loss = loss_fn(*_batch(train32, order[i:i + cfg.batch_size], right))
             loss.backward()
             opt.step()
         if sched is not None:
@@ -239,6 +243,16 @@ def train_retarget_net(x: np.ndarray, y: np.ndarray, cfg: RetargetTrainConfig, p
     if bar is not None:
         bar.close()
     return net, val, history
+
+
+def _batch(data, left, right):
+    """Rows of (inputs (n, 30), joints (n, 24), fingertips (n, 2, 5, 3)) with the left hand of rows ``left`` and
+    the right hand of rows ``right`` (None: the same rows)."""
+    x, y, tips = data
+    if right is None:
+        return x[left], y[left], tips[left]
+    return (torch.cat([x[left, :15], x[right, 15:]], 1), torch.cat([y[left, :12], y[right, 12:]], 1),
+            torch.stack([tips[left, 0], tips[right, 1]], 1))
 
 
 def _mimic_projection(robot: RobotDescription, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,8 @@
 
 Episodes follow ``/egovla/task_status``: a new value of ``episode`` closes the current bag (its metadata gets the
 episode's ``success``) and opens ``<out>/<task>_ep<episode>_p<placement>/``; messages wait one tick (until the next
-status) so that those of the new episode's first tick, sent before its status, land in the new bag. The latest instruction (latched) is
+status) so that those of the new episode's first tick, sent before its status, land in the new bag: stamped messages
+(images, camera info, joint states and commands, chunks, clock) by their own stamp, the others by arrival. The latest instruction (latched) is
 written at the start of each bag. An observation the simulator re-sends unchanged while a tick waits (same
 stamp, same bytes on ``/ego_camera/*``, ``/joint_states`` or the task status) is written once. Log times are the node clock (sim time with ``use_sim_time``); the messages keep
 their own header stamps, which the demo converter (``egovla-convert-bags``) aligns on. ``ros2 bag info`` and the
@@ -19,6 +20,7 @@ episode split.
 from __future__ import annotations
 
 import re
+import struct
 import sys
 from pathlib import Path
 
@@ -44,6 +46,9 @@ _CLASSES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": Camera
             "sensor_msgs/msg/JointState": JointState, "trajectory_msgs/msg/JointTrajectory": JointTrajectory,
             "std_msgs/msg/String": String, "diagnostic_msgs/msg/DiagnosticStatus": DiagnosticStatus,
             "rosgraph_msgs/msg/Clock": Clock}
+# Types whose serialized form starts with a stamp (a std_msgs/Header, or Clock's time): the episode split uses it.
+STAMPED_TYPES = frozenset({"sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo", "sensor_msgs/msg/JointState",
+                           "trajectory_msgs/msg/JointTrajectory", "rosgraph_msgs/msg/Clock"})
 RESENT_TOPICS = ("/ego_camera/image_raw", "/ego_camera/camera_info", "/joint_states", TASK_STATUS_TOPIC)
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 # Reliable and deep: the recorder may lag behind a lockstep bridge running at 100+ ticks/s on a busy machine, and a
@@ -69,7 +74,9 @@ class Recorder(Node):
         self.instruction: bytes | None = None
         self.instruction_text = ""
         self.last_status: dict = {}
-        self.pending: list = []  # (topic, type, log time ns, CDR bytes) received since the last task status
+        # (topic, type, log time ns, CDR bytes, stamp ns (the log time for unstamped types)) received since the last
+        # task status
+        self.pending: list = []
         self.bags: list[str] = []
         self._last_observation: dict[str, bytes] = {}
         for topic, msgtype in TOPICS.items():
@@ -83,7 +90,8 @@ class Recorder(Node):
                 if self._last_observation.get(topic) == data:
                     return  # a re-announced tick: already recorded
                 self._last_observation[topic] = data
-            item = (topic, msgtype, self._now_ns(), data)
+            now = self._now_ns()
+            item = (topic, msgtype, now, data, _stamp_ns(data) if msgtype in STAMPED_TYPES else now)
             if topic == INSTRUCTION_TOPIC:
                 self.instruction = data
                 self.instruction_text = deserialize_message(data, String).data
@@ -98,24 +106,26 @@ class Recorder(Node):
 
     def _on_status(self, msg: DiagnosticStatus, item):
         """Messages wait in ``pending`` until the next status: a tick's frame and clock come before its status,
-        so at a new episode the ones stamped from the episode's first tick on go into the new bag."""
+        so at a new episode the ones stamped from the episode's first tick on go into the new bag. Stamped messages
+        are split by their own stamp: the executor may take a tick's joint state before its status, or a frame
+        before the clock message that moves this node's clock to its tick."""
         values = {kv.key: kv.value for kv in msg.values}
         episode = values.get("episode")
         pending, self.pending = self.pending, []
         if episode is not None and episode != self.episode:
             start = int(values["stamp_ns"]) if values.get("stamp_ns", "").isdigit() else item[2]
-            self._write([p for p in pending if p[2] < start])
+            self._write([p for p in pending if p[4] < start])
             self._close()
             self.episode = episode
             self._open(msg.name, values)
-            pending = [p for p in pending if p[2] >= start]
+            pending = [p for p in pending if p[4] >= start]
         self._write(pending + [item])
         self.last_status = values
 
     def _write(self, items):
         if self.writer is None:
             return
-        for topic, msgtype, t_ns, data in items:
+        for topic, msgtype, t_ns, data, _ in items:
             self.writer.write_raw(topic, msgtype, t_ns, data)
 
     def _open(self, task: str, values: dict):
@@ -153,6 +163,14 @@ class Recorder(Node):
     def destroy_node(self):
         self._close()
         return super().destroy_node()
+
+
+def _stamp_ns(data: bytes) -> int:
+    """The stamp at the start of a serialized stamped message (after the 4-byte CDR encapsulation header)."""
+    if len(data) < 12:
+        return 0
+    sec, nanosec = struct.unpack_from("<iI" if data[1] == 1 else ">iI", data, 4)
+    return sec * 1_000_000_000 + nanosec
 
 
 def main(args=None) -> int:
