@@ -9,7 +9,7 @@ episode's ``success``) and opens ``<out>/<task>_ep<episode>_p<placement>/``; mes
 status) so that those of the new episode's first tick, sent before its status, land in the new bag: stamped messages
 (images, camera info, joint states and commands, chunks, clock) by their own stamp, the others by arrival. The latest instruction (latched) is
 written at the start of each bag. An observation the simulator re-sends unchanged while a tick waits (same
-stamp, same bytes on ``/ego_camera/*``, ``/joint_states`` or the task status) is written once. Log times are the node clock (sim time with ``use_sim_time``); the messages keep
+stamp, same bytes on ``/ego_camera/*``, ``/joint_states``, the task status or ``/clock``) is written once. Log times are the node clock (sim time with ``use_sim_time``); the messages keep
 their own header stamps, which the demo converter (``egovla-convert-bags``) aligns on. ``ros2 bag info`` and the
 ``mcap`` / ``rosbags`` readers read the bags (tested with the latter two).
 
@@ -34,6 +34,7 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
 from egovla_training.data.rosbag_episodes import (
+    CLOCK_TOPIC,
     INSTRUCTION_TOPIC,
     TASK_STATUS_TOPIC,
     TOPICS,
@@ -49,7 +50,8 @@ _CLASSES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": Camera
 # Types whose serialized form starts with a stamp (a std_msgs/Header, or Clock's time): the episode split uses it.
 STAMPED_TYPES = frozenset({"sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo", "sensor_msgs/msg/JointState",
                            "trajectory_msgs/msg/JointTrajectory", "rosgraph_msgs/msg/Clock"})
-RESENT_TOPICS = ("/ego_camera/image_raw", "/ego_camera/camera_info", "/joint_states", TASK_STATUS_TOPIC)
+RESENT_TOPICS = ("/ego_camera/image_raw", "/ego_camera/camera_info", "/joint_states", TASK_STATUS_TOPIC,
+                 CLOCK_TOPIC)
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 # Reliable and deep: the recorder may lag behind a lockstep bridge running at 100+ ticks/s on a busy machine, and a
 # message its queue drops is lost from the bag (the publishers' queues are as deep, see sim_bridge.STREAM).
