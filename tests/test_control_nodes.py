@@ -207,8 +207,21 @@ def test_bad_input_is_refused_and_a_silent_policy_makes_the_arms_hold(ros_domain
                 robot_side.positions.update(robot_side.commands_for(t))
                 last_good["wall"] = time.monotonic()  # this tick's commands are in: the policy's last word
 
-        for _ in range(10):
+        # Good ticks until the commands settle: the safety layer's velocity and acceleration limits walk the hands
+        # toward the step's target over ~16 ticks, and a hold that starts mid-move must brake (it moves on).
+        # (The arms' redundant joints keep creeping by < 1e-4 rad per tick under the IK's regularisation.)
+        # Settled = three ticks in a row (a tick's commands may be a hold sent before the step arrived).
+        previous, still = None, 0
+        for k in range(90):
             tick()
+            now = dict(robot_side.positions)
+            moving = previous is None or any(abs(v - previous[n]) >= 1e-3 for n, v in now.items())
+            still = 0 if moving else still + 1
+            if k >= 29 and still >= 3:  # the hands need ~16 ticks from the start pose
+                break
+            previous = now
+        else:
+            raise AssertionError("the commands never settled on a constant step")
         held_pose = dict(robot_side.positions)
 
         def moved_since(t_from):
