@@ -72,10 +72,6 @@ class RetargetNet(nn.Module):
     def forward(self, fingertips: torch.Tensor) -> torch.Tensor:
         return self.net((fingertips - self.in_mean) / self.in_std) * self.out_std + self.out_mean
 
-    def standardized_loss(self, fingertips, joints):
-        pred = self.net((fingertips - self.in_mean) / self.in_std)
-        return torch.mean((pred - (joints - self.out_mean) / self.out_std) ** 2)
-
 
 @dataclass
 class RetargetTrainConfig:

@@ -50,9 +50,7 @@ def encode_chunk(chunk: np.ndarray, stamp_sec: int, stamp_nanosec: int, frame_id
     out += _TIME.pack(int(stamp_sec), int(stamp_nanosec))
     _string(out, frame_id.encode())
     out += b"\x00" * _pad(len(out) - 4, 4)
-    out += _U32.pack(len(names))
-    for name in names:
-        _string(out, name.encode())
+    out += _name_block(names)[0].tobytes()  # the same bytes at any 4-aligned offset: built once
     out += b"\x00" * _pad(len(out) - 4, 4)
     out += _U32.pack(len(c))
     row_bytes = c.shape[1] * 8
@@ -68,6 +66,16 @@ def encode_chunk(chunk: np.ndarray, stamp_sec: int, stamp_nanosec: int, frame_id
         ns = int(round((i + 1) * 1e9 / CONTROL_HZ))
         out += _TIME.pack(ns // 1_000_000_000, ns % 1_000_000_000)
     return bytes(out)
+
+
+def leading_stamp_ns(data: bytes) -> int:
+    """The stamp (ns) a serialized message starts with: ``header.stamp`` of any message whose first field is a
+    ``std_msgs/Header`` (Image, CameraInfo, JointState, JointTrajectory, ...), or a ``Clock``'s time. 0 if the bytes
+    are too short."""
+    if len(data) < 12:
+        return 0
+    sec, nanosec = struct.unpack_from("<iI" if data[1] == 1 else ">iI", data, 4)
+    return sec * 1_000_000_000 + nanosec
 
 
 class _Reader:

@@ -18,6 +18,13 @@ class NodeConfigError(ValueError):
     """A parameter value the node cannot run with; the node exits with code 2 and this one line."""
 
 
+# Queue depth of the publishers whose messages the recorder keeps (and of its own subscriptions): a reliable writer
+# drops a sample a reader has not acknowledged once this many newer ones are queued, so it is how far the recorder
+# may lag (a lockstep bridge runs at 100+ ticks/s) before a bag loses messages. A reader that keeps up gets every
+# message at once whatever the depth.
+RECORDED_DEPTH = 100
+
+
 def declare(node: Node, name: str, default, description: str, check: Callable | None = None, problem: str = ""):
     """Declare ``name`` with a description and return its value; ``check(value)`` False -> ``NodeConfigError``."""
     value = node.declare_parameter(name, default, ParameterDescriptor(description=description)).value

@@ -39,7 +39,7 @@ from egovla_description import load_robot
 
 from ..msgs import MessageError, command_msg, joint_state_positions, msg_to_step, stamp_to_s
 from ..safety import STATE_HOLD, STATE_NO_TARGETS, SafetyConfig, SafetyFilter
-from .common import declare
+from .common import RECORDED_DEPTH, declare
 
 
 class JointController(Node):
@@ -87,7 +87,7 @@ class JointController(Node):
         self._hold_published_for = None
         self._last_timer_s = None
         self._init_s = None  # node-clock time of the last initialise of the safety layer
-        self.command_pub = self.create_publisher(JointState, "/joint_command", 100)  # deep: a lagging recorder
+        self.command_pub = self.create_publisher(JointState, "/joint_command", RECORDED_DEPTH)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(JointState, "/joint_states", self._on_joint_states, 10)
         self.create_subscription(JointState, "/egovla/action", self._on_action, 10)

@@ -42,7 +42,7 @@ from egovla_training.frames import unstack_frames
 from ..cdr import encode_chunk
 from ..msgs import MessageError, diagnostic_array, joint_state_positions, stamp_to_ns
 from ..policy_plugins import image_to_rgb, sim_state_stamp_ns
-from .common import NodeConfigError, declare, run
+from .common import RECORDED_DEPTH, NodeConfigError, declare, run
 
 STREAM = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 IMAGE = QoSProfile(depth=4, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
@@ -104,7 +104,7 @@ class PolicyNode(Node):
         self.skipped = 0
         self.answered = 0
         self.last_chunk: tuple[int, bytes] | None = None  # (stamp, the serialized chunk)
-        self.pub = self.create_publisher(JointTrajectory, "/egovla/action_chunk", 100)  # deep: a lagging recorder
+        self.pub = self.create_publisher(JointTrajectory, "/egovla/action_chunk", RECORDED_DEPTH)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", STREAM)
         self.create_subscription(JointState, "/joint_states", self._on_joints, STREAM)
         if "image" in self.plugin.needs:
@@ -216,7 +216,7 @@ class PolicyNode(Node):
             self.get_logger().error(f"tick {stamp_ns * 1e-9:.3f} s: no chunk: {type(e).__name__}: {e}",
                                     throttle_duration_sec=2.0)
             return
-        # Serialized directly (0.05 ms; building the message object and serializing it took 0.2 ms).
+        # Serialized directly (0.035 ms; building the message object and serializing it took 0.2 ms).
         out = encode_chunk(chunk, msg.header.stamp.sec, msg.header.stamp.nanosec)
         self.pub.publish(out)
         self.last_chunk = (stamp_ns, out)

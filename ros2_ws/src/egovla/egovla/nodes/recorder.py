@@ -20,7 +20,6 @@ episode split.
 from __future__ import annotations
 
 import re
-import struct
 import sys
 from pathlib import Path
 
@@ -41,7 +40,8 @@ from egovla_training.data.rosbag_episodes import (
     EpisodeBagWriter,
 )
 
-from .common import NodeConfigError, declare, run
+from ..cdr import leading_stamp_ns
+from .common import RECORDED_DEPTH, NodeConfigError, declare, run
 
 _CLASSES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": CameraInfo,
             "sensor_msgs/msg/JointState": JointState, "trajectory_msgs/msg/JointTrajectory": JointTrajectory,
@@ -55,7 +55,7 @@ RESENT_TOPICS = ("/ego_camera/image_raw", "/ego_camera/camera_info", "/joint_sta
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 # Reliable and deep: the recorder may lag behind a lockstep bridge running at 100+ ticks/s on a busy machine, and a
 # message its queue drops is lost from the bag (the publishers' queues are as deep, see sim_bridge.STREAM).
-RECORD = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+RECORD = QoSProfile(depth=RECORDED_DEPTH, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 
 class Recorder(Node):
@@ -93,7 +93,7 @@ class Recorder(Node):
                     return  # a re-announced tick: already recorded
                 self._last_observation[topic] = data
             now = self._now_ns()
-            item = (topic, msgtype, now, data, _stamp_ns(data) if msgtype in STAMPED_TYPES else now)
+            item = (topic, msgtype, now, data, leading_stamp_ns(data) if msgtype in STAMPED_TYPES else now)
             if topic == INSTRUCTION_TOPIC:
                 self.instruction = data
                 self.instruction_text = deserialize_message(data, String).data
@@ -165,14 +165,6 @@ class Recorder(Node):
     def destroy_node(self):
         self._close()
         return super().destroy_node()
-
-
-def _stamp_ns(data: bytes) -> int:
-    """The stamp at the start of a serialized stamped message (after the 4-byte CDR encapsulation header)."""
-    if len(data) < 12:
-        return 0
-    sec, nanosec = struct.unpack_from("<iI" if data[1] == 1 else ">iI", data, 4)
-    return sec * 1_000_000_000 + nanosec
 
 
 def main(args=None) -> int:

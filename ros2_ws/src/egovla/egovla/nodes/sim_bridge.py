@@ -33,17 +33,15 @@ from egovla_sim.evaluation import WARMUP_STEPS
 from egovla_sim.tasks import get_task
 
 from egovla.msgs import ns_to_stamp, stamp_to_ns
-from egovla.nodes.common import run
+from egovla.nodes.common import RECORDED_DEPTH, run
 from egovla.policy_plugins import pack_sim_state, sim_state_sizes
 from egovla.sim_bridge_core import (CONTROL_HZ, MODES, CommandGate, SimClock, camera_matrices, check_image_size,
                                     default_required_joints, mimic_table, status_values)
 
-# Observations and commands: reliable (a lost message would be a missed tick), volatile. A reliable writer keeps
-# a sample until every reader acknowledged it or ``depth`` newer ones came, so the depth is what a slow reader (the
-# recorder on a busy machine, with the bridge in lockstep at 100+ ticks/s) may lag before it loses messages: 100
-# small messages, 30 images (1 s at 30 Hz; 20 MB at 640x360, held only while a reader lags). A fast reader still
-# gets each message at once. A best-effort (sensor-data) subscriber still matches these publishers.
-STREAM = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
+# Observations and commands: reliable (a lost message would be a missed tick), volatile, deep enough for a lagging
+# recorder (``common.RECORDED_DEPTH`` small messages; 30 images: 1 s at 30 Hz, 20 MB at 640x360, held only while a
+# reader lags). A best-effort (sensor-data) subscriber still matches these publishers.
+STREAM = QoSProfile(depth=RECORDED_DEPTH, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
                     history=HistoryPolicy.KEEP_LAST)
 IMAGE = QoSProfile(depth=30, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
