@@ -1,6 +1,8 @@
 """Smoother, arm IK and hand retargeting as real processes over DDS, closed around a perfectly tracking robot in
 the test: on sim time (lockstep) the commands equal the libraries' (smoother + decoder + safety) to 1e-9 and the
-arms reach the target; on wall time (free-running) bad input is refused and a silent policy makes them hold."""
+arms reach the target; on wall time (free-running) bad input is refused and a silent policy makes them hold.
+Both layouts: three processes talking over /egovla/action, and the control container (one process, steps handed
+over in-process)."""
 
 import time
 
@@ -24,6 +26,7 @@ from egovla_training.smoothing import ChunkSmoother, action_streams
 
 pytestmark = pytest.mark.ros
 NODES = ("egovla.nodes.smoother", "egovla.nodes.arm_ik", "egovla.nodes.hand_retarget")
+LAYOUTS = {"processes": NODES, "container": ("egovla.nodes.control",)}
 DT = 1.0 / 30.0
 
 
@@ -125,25 +128,30 @@ class FakeRobot:
         return merged()
 
 
-def nodes_up(probe, tmp_path, domain, sim_time=False):
-    """Start the three nodes and wait until DDS has matched every connection the tests use (a message published
-    before its subscriber is matched is lost: these topics are volatile)."""
+def nodes_up(probe, tmp_path, domain, layout, sim_time=False):
+    """Start the three nodes (``layout``: as three processes or in the control container) and wait until DDS has
+    matched every connection the tests use (a message published before its subscriber is matched is lost: these
+    topics are volatile)."""
     args = ["--ros-args", "-p", "use_sim_time:=true"] if sim_time else []
-    procs = [NodeProcess.module(m, domain, tmp_path, args=args) for m in NODES]
+    procs = [NodeProcess.module(m, domain, tmp_path, args=args) for m in LAYOUTS[layout]]
     node = probe.node
-    matched = lambda: (node.count_subscribers("/joint_states") >= 2  # noqa: E731
+    # in the container the steps are function calls, and the arm IK node passes its inputs on to the hand node
+    step_readers, state_readers = (2, 2) if layout == "processes" else (0, 1)
+    matched = lambda: (node.count_subscribers("/joint_states") >= state_readers  # noqa: E731
                        and node.count_subscribers("/egovla/action_chunk") >= 1
-                       and node.count_subscribers("/egovla/action") >= 2
+                       and node.count_subscribers("/egovla/action") >= step_readers
                        and node.count_publishers("/joint_command") >= 2 and node.count_publishers("/egovla/action") >= 1)
     assert wait_until(matched, 60.0), "\n".join(p.log() for p in procs)
     time.sleep(0.5)  # discovery is mutual: give the other side of each match a moment too
     return procs
 
 
-def test_the_nodes_command_what_the_libraries_compute(ros_domain, ros_probe, tmp_path, robot, decoder):
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_the_nodes_command_what_the_libraries_compute(ros_domain, ros_probe, tmp_path, robot, decoder, layout):
     step, arms = target_step(decoder, np.array([0.25, -0.2, 0.15, 0.3, 0.0, 0.1, 0.0]))
     robot_side = FakeRobot(ros_probe, start_pose(robot, decoder))
-    procs = nodes_up(ros_probe, tmp_path, ros_domain, sim_time=True)  # lockstep: the test's ticks are the clock
+    # lockstep: the test's ticks are the clock
+    procs = nodes_up(ros_probe, tmp_path, ros_domain, layout, sim_time=True)
     robot_side.warm_up(np.repeat(step[None], 30, 0))
     decoder.ik.reseed()  # as the IK node does at the new episode warm_up announced
     # the same computation in the test process
@@ -187,11 +195,12 @@ def test_the_nodes_command_what_the_libraries_compute(ros_domain, ros_probe, tmp
             assert p.stop() == 0, p.log()
 
 
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_bad_input_is_refused_and_a_silent_policy_makes_the_arms_hold(ros_domain, ros_probe, tmp_path, robot,
-                                                                       decoder):
+                                                                       decoder, layout):
     step, _ = target_step(decoder, np.array([0.3, 0.0, 0.0, 0.3, 0.0, 0.0, 0.0]))
     robot_side = FakeRobot(ros_probe, start_pose(robot, decoder))
-    procs = nodes_up(ros_probe, tmp_path, ros_domain)
+    procs = nodes_up(ros_probe, tmp_path, ros_domain, layout)
     try:
         t = 20.0
 
@@ -240,7 +249,8 @@ def test_bad_input_is_refused_and_a_silent_policy_makes_the_arms_hold(ros_domain
         garbage.name = ["not_a_joint"] * 48
         robot_side.action_pub.publish(garbage)
         assert wait_until(lambda: "chunk rejected" in procs[0].log(), 10.0), procs[0].log()
-        assert wait_until(lambda: all("action step rejected" in p.log() for p in procs[1:]), 10.0)
+        if layout == "processes":  # the container's controllers take their steps from its smoother only
+            assert wait_until(lambda: all("action step rejected" in p.log() for p in procs[1:]), 10.0)
         # the policy stays silent while camera and joint states go on at 30 Hz: the arms hold within 0.2 s
         while time.monotonic() - last_good["wall"] < 1.5:
             tick(chunk_ok=False)

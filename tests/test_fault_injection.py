@@ -49,10 +49,9 @@ def test_kill_the_policy_hold_record_the_fault_restart_and_resume(ros_domain, ro
                             "image_width:=128", "image_height:=72"),
         "camera": start("egovla.nodes.camera", "camera", "use_sim_time:=true", "wait_for_status:=true"),
         "policy": start_policy("policy"),
-        "smoother": start("egovla.nodes.smoother", "smoother", "use_sim_time:=true", "trigger:=timer"),
-        "arm_ik": start("egovla.nodes.arm_ik", "arm_ik", "use_sim_time:=true", "policy_heartbeat:=chunk"),
-        "hand_retarget": start("egovla.nodes.hand_retarget", "hand_retarget", "use_sim_time:=true",
-                               "policy_heartbeat:=chunk"),
+        # smoother, arm IK and hand retargeting in the control container, as the shipped graphs run them
+        "control": start("egovla.nodes.control", "control", "use_sim_time:=true", "smoother:trigger:=timer",
+                         "arm_ik:policy_heartbeat:=chunk", "hand_retarget:policy_heartbeat:=chunk"),
         "evaluator": start("egovla.nodes.evaluator", "evaluator", "use_sim_time:=true", "task:=push_box",
                            "episodes:=2", f"out:={out}", "policy_label:=egovla", "tick_timeout_s:=60.0"),
     }

@@ -53,12 +53,51 @@ def test_arguments_are_typed_substituted_and_checked(tmp_path):
             graph.resolve(given)
 
 
+def test_a_process_hosting_several_nodes_gets_one_parameters_section_per_node(tmp_path):
+    """``components``: each hosted node keeps its name and its own substituted parameters; the launcher does not
+    rename the process's nodes and the launch action gets no name (either would give every node the entry's)."""
+    from egovla.graph import params_file_text
+    from egovla.launch_support import _node
+
+    path = write_graph(tmp_path, [
+        {"name": "control", "executable": "control", "module": "egovla.nodes.control", "if": "policy == scripted",
+         "components": {"smoother": {"k_wrist": 5.0, "use_sim_time": True},
+                        "arm_ik": {"max_arm_velocity_rad_s": "${speed}"}, "hand_retarget": None}},
+        {"name": "control", "executable": "control", "module": "egovla.nodes.control", "if": "policy != scripted",
+         "components": {"smoother": {"k_wrist": 0.2}}}],
+        {"policy": {"default": "scripted", "description": "p"}, "speed": {"default": 1.0, "description": "cap"}})
+    [spec] = load_graph(path).resolve({"speed": "0.5"})
+    assert spec.components and spec.name == "control"
+    assert spec.parameters == {"smoother": {"k_wrist": 5.0, "use_sim_time": True},
+                               "arm_ik": {"max_arm_velocity_rad_s": 0.5}, "hand_retarget": {}}
+    assert yaml.safe_load(params_file_text(spec)) == {
+        "smoother": {"ros__parameters": {"k_wrist": 5.0, "use_sim_time": True}},
+        "arm_ik": {"ros__parameters": {"max_arm_velocity_rad_s": 0.5}}, "hand_retarget": {"ros__parameters": {}}}
+    [other] = load_graph(path).resolve({"policy": "egovla"})
+    assert other.parameters == {"smoother": {"k_wrist": 0.2}}
+    made = []
+    _node(lambda **kw: made.append(kw), lambda: "shutdown", spec)
+    [action] = made
+    assert "name" not in action and action["executable"] == "control"
+    [params_file] = action["parameters"]
+    assert yaml.safe_load(Path(params_file).read_text()) == yaml.safe_load(params_file_text(spec))
+    Path(params_file).unlink()
+    _node(lambda **kw: made.append(kw), lambda: "shutdown",
+          load_graph(write_graph(tmp_path, [exit_node("worker", 1.0)])).resolve()[0])
+    assert made[-1]["name"] == "worker" and made[-1]["parameters"] == [{"after_s": 1.0, "exit_code": 0}]
+
+
 @pytest.mark.parametrize("nodes,message", [
     ([{"name": "a", "executable": "x"}], "missing \\['module'\\]"),
     ([{"name": "a", "executable": "x", "module": "m", "if": "nope == 1"}], "condition"),
     ([{"name": "a", "executable": "x", "module": "m", "parameters": {"p": "${nope}"}}], "not an argument"),
     ([{"name": "a", "executable": "x", "module": "m"}, {"name": "a", "executable": "y", "module": "m"}],
      "two nodes named"),
+    ([{"name": "a", "executable": "x", "module": "m", "components": {"b": {}}, "parameters": {"p": 1}}],
+     "'parameters' beside them"),
+    ([{"name": "a", "executable": "x", "module": "m", "components": ["b", "c"]}], "must map each hosted node"),
+    ([{"name": "a", "executable": "x", "module": "m", "components": {"b": {"p": "${nope}"}}}],
+     "node b, parameter p: .* not an argument"),
 ])
 def test_bad_graph_files_name_the_file_and_the_problem(tmp_path, nodes, message):
     with pytest.raises(GraphError, match=message) as err:

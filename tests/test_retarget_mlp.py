@@ -243,3 +243,15 @@ def test_fingertip_loss_measures_what_evaluate_measures(small_run):
     reached = np.stack([HandKinematics(robot, s).fingertips(pred[:, 12 * k:12 * (k + 1)])
                         for k, s in enumerate(("left", "right"))], 1)
     assert value == pytest.approx(np.mean(np.sum((reached - tips) ** 2, -1)) * 1e6, rel=1e-3)
+    # tip_loss "distance": the mean of sqrt(d^2 + beta^2) - beta over fingertips, d in mm
+    for beta in (0.01, 1.0):
+        loss_fn = _RetargetLoss(net, robot, RetargetTrainConfig(joint_weight=0.0, tip_loss="distance",
+                                                                tip_beta_mm=beta))
+        with torch.no_grad():
+            value = float(loss_fn(*(torch.as_tensor(v, dtype=torch.float32) for v in (x, y, tips))))
+        d = np.linalg.norm(reached - tips, axis=-1) * 1e3
+        assert value == pytest.approx(np.mean(np.sqrt(d ** 2 + beta ** 2) - beta), rel=1e-3)
+    with pytest.raises(ValueError, match="tip_loss"):
+        RetargetTrainConfig(tip_loss="huber").validate()
+    with pytest.raises(ValueError, match="tip_beta_mm"):
+        RetargetTrainConfig(tip_loss="distance", tip_beta_mm=0.0).validate()

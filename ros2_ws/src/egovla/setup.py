@@ -29,6 +29,7 @@ setup(
             "egovla-launch = egovla.launcher:main",
             "sim_bridge = egovla.nodes.sim_bridge:main",
             "smoother = egovla.nodes.smoother:main",
+            "control = egovla.nodes.control:main",
             "arm_ik = egovla.nodes.arm_ik:main",
             "hand_retarget = egovla.nodes.hand_retarget:main",
             "recorder = egovla.nodes.recorder:main",

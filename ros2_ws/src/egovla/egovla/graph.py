@@ -15,6 +15,12 @@ A graph file (``config/graphs/<name>.yaml``) declares its launch arguments and i
         ends_graph: false                 # optional: when this node exits with 0, the whole graph stops with 0
       # several entries may share a name if their conditions exclude each other (e.g. per-policy parameters)
         parameters: {task: "${task}", image_width: 640}
+      - name: control                     # a process that hosts several nodes (``components`` instead of
+        executable: control               # ``parameters``): each node keeps its own name and gets its own section
+        module: egovla.nodes.control      # of the parameters file; the entry's name names the process and its log
+        components:
+          smoother: {k_wrist: 0.2}
+          arm_ik: {ik_mode: converge}
 
 ``${name}`` is replaced by the argument's value; a value that is exactly one ``${name}`` takes the argument's type
 (``type``: str, int, float or bool; default: the type of the default value). There is one description of each
@@ -95,14 +101,15 @@ class Argument:
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One node of a resolved graph."""
+    """One process of a resolved graph: a node, or (``components``) several nodes with their own names."""
 
     name: str
     executable: str
     module: str
-    parameters: dict
+    parameters: dict  # the node's parameters; with components, {node name: that node's parameters}
     ends_graph: bool = False
     package: str = "egovla"
+    components: bool = False
 
 
 @dataclass
@@ -129,14 +136,18 @@ class Graph:
             where = f"{self.path}: node {node.get('name', i)!r}"
             if "if" in node and not _condition(str(node["if"]), values, where):
                 continue
-            params = {k: _substitute(v, values, f"{where}, parameter {k}") for k, v in
-                      (node.get("parameters") or {}).items()}
+            if "components" in node:
+                params = {c: {k: _substitute(v, values, f"{where}, node {c}, parameter {k}") for k, v in
+                              (p or {}).items()} for c, p in node["components"].items()}
+            else:
+                params = {k: _substitute(v, values, f"{where}, parameter {k}") for k, v in
+                          (node.get("parameters") or {}).items()}
             if any(s.name == node["name"] for s in specs):
                 raise GraphError(f"{where}: two nodes named {node['name']!r} for these arguments (entries of one name "
                                  f"need conditions that exclude each other)")
             specs.append(NodeSpec(name=node["name"], executable=node["executable"], module=node["module"],
                                   parameters=params, ends_graph=bool(node.get("ends_graph", False)),
-                                  package=node.get("package", "egovla")))
+                                  package=node.get("package", "egovla"), components="components" in node))
         return specs
 
 
@@ -196,14 +207,26 @@ def load_graph(name_or_path: str | Path) -> Graph:
         if not isinstance(node, dict):
             raise GraphError(f"{path}: node {i} is not a mapping")
         missing = [k for k in ("name", "executable", "module") if not node.get(k)]
-        extra = sorted(set(node) - {"name", "executable", "module", "if", "ends_graph", "parameters", "package"})
+        extra = sorted(set(node) - {"name", "executable", "module", "if", "ends_graph", "parameters", "package",
+                                    "components"})
         if missing or extra:
             raise GraphError(f"{path}: node {node.get('name', i)!r}: missing {missing}, unknown {extra}")
+        if "components" in node:
+            comps = node["components"]
+            if "parameters" in node:
+                raise GraphError(f"{path}: node {node['name']!r}: 'components' carry the parameters of each hosted "
+                                 f"node; 'parameters' beside them is not allowed")
+            if not isinstance(comps, dict) or not comps or not all(
+                    isinstance(c, str) and isinstance(p or {}, dict) for c, p in comps.items()):
+                raise GraphError(f"{path}: node {node['name']!r}: 'components' must map each hosted node's name to "
+                                 f"its parameters")
     graph = Graph(path.stem, path, str(raw.get("description", "")), arguments, raw["nodes"])
     graph.resolve()  # every substitution and condition checks out with the defaults
     return graph
 
 
 def params_file_text(spec: NodeSpec) -> str:
-    """The node's parameters as a ROS 2 parameters file (``<name>: {ros__parameters: ...}``)."""
-    return yaml.safe_dump({spec.name: {"ros__parameters": spec.parameters}}, sort_keys=False)
+    """The process's parameters as a ROS 2 parameters file: ``<name>: {ros__parameters: ...}``, one section per
+    hosted node for ``components``."""
+    sections = spec.parameters if spec.components else {spec.name: spec.parameters}
+    return yaml.safe_dump({n: {"ros__parameters": p} for n, p in sections.items()}, sort_keys=False)

@@ -8,7 +8,22 @@ shuts the launch down when it exits. Imports ``launch`` lazily: the rest of ``eg
 
 from __future__ import annotations
 
-from .graph import load_graph
+from .graph import load_graph, params_file_text
+
+
+def _node(node_action, shutdown, spec):
+    """The launch action of one process of the graph. A process hosting several nodes (``components``) gets no
+    name (a name would rename every node in it) and a parameters file with one section per node."""
+    on_exit = shutdown() if spec.ends_graph else None
+    if not spec.components:
+        return node_action(package=spec.package, executable=spec.executable, name=spec.name, output="screen",
+                           parameters=[spec.parameters], on_exit=on_exit)
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", prefix=f"{spec.name}-", suffix=".params.yaml", delete=False) as f:
+        f.write(params_file_text(spec))
+    return node_action(package=spec.package, executable=spec.executable, output="screen", parameters=[f.name],
+                       on_exit=on_exit)
 
 
 def graph_launch_description(graph_name: str):
@@ -21,9 +36,7 @@ def graph_launch_description(graph_name: str):
 
     def nodes(context):
         values = {name: LaunchConfiguration(name).perform(context) for name in graph.arguments}
-        return [Node(package=spec.package, executable=spec.executable, name=spec.name, output="screen",
-                     parameters=[spec.parameters], on_exit=Shutdown() if spec.ends_graph else None)
-                for spec in graph.resolve(values)]
+        return [_node(Node, Shutdown, spec) for spec in graph.resolve(values)]
 
     declared = [DeclareLaunchArgument(name, default_value=str(arg.default).lower() if arg.type is bool
                                       else str(arg.default), description=arg.description,

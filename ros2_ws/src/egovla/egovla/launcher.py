@@ -2,7 +2,8 @@
 
 Pip-only machines have rclpy but no ``launch`` / ``ros2cli`` wheels. This starts the nodes of the same graph
 description the launch files read (``egovla.graph``), each as its own process (``python -m <module> --ros-args
--r __node:=<name> --params-file <file>``), and supervises them:
+-r __node:=<name> --params-file <file>``; an entry with ``components`` hosts several nodes, which keep their
+names and read their sections of the file), and supervises them:
 
 - every node's output goes to ``<log_dir>/<name>.log`` and, prefixed with ``[name]``, to the terminal;
 - Ctrl-C (SIGINT) or SIGTERM stops every node (SIGINT, then SIGTERM after ``--grace`` seconds, then SIGKILL) and
@@ -34,8 +35,9 @@ class NodeProcess:
         self.log_path = log_dir / f"{spec.name}.log"
         params = log_dir / f"{spec.name}.params.yaml"
         params.write_text(params_file_text(spec))
-        cmd = [sys.executable, "-u", "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
-               "--params-file", str(params)]
+        # a process hosting several nodes keeps their names (a __node remap would give all of them the entry's)
+        rename = [] if spec.components else ["-r", f"__node:={spec.name}"]
+        cmd = [sys.executable, "-u", "-m", spec.module, "--ros-args", *rename, "--params-file", str(params)]
         self._log = open(self.log_path, "wb")
         # own process group: a Ctrl-C in the terminal reaches the launcher only, which stops the nodes in order
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,

@@ -22,8 +22,8 @@ from .decoding import build_decoder
 class ArmIKNode(JointController):
     groups = ("left_arm", "right_arm")
 
-    def __init__(self):
-        super().__init__("arm_ik")
+    def __init__(self, subscribe_action: bool = True, subscribe_inputs: bool = True):
+        super().__init__("arm_ik", subscribe_action, subscribe_inputs)
         ik_config = declare(self, "ik_config", "", "IK parameters YAML (egovla_description.ik.IKConfig); empty: "
                             "the defaults")
         self.mode = declare(self, "ik_mode", "converge", "converge (iterate to tolerance) or track (one bounded "

@@ -38,20 +38,34 @@ def monotonic_s() -> float:
     return time.monotonic()
 
 
-def run(node_factory: Callable[[], Node], name: str, args=None) -> int:
-    """rclpy.init, build the node (configuration errors -> one line on stderr, exit 2), spin until Ctrl-C."""
+def run(node_factory: Callable[[], Node | list[Node]], name: str, args=None) -> int:
+    """rclpy.init, build the node -- or the nodes of one process, spun by one executor -- (configuration errors ->
+    one line on stderr, exit 2), spin until Ctrl-C."""
+    from rclpy.executors import SingleThreadedExecutor
+
     rclpy.init(args=args)
     try:
-        node = node_factory()
+        built = node_factory()
     except (NodeConfigError, ValueError, FileNotFoundError, KeyError, ParameterException) as e:
         print(f"{name}: error: {e}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return 2
+    nodes = built if isinstance(built, list) else [built]
+    executor = SingleThreadedExecutor()
+    for node in nodes:
+        executor.add_node(node)
     try:
-        rclpy.spin(node)
+        executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # Ctrl-C shuts the context down while the executor may be taking a message, which rclpy then reports as a
+        # RuntimeError from the binding; anything else is a real error
+        if rclpy.ok():
+            raise
     finally:
-        node.destroy_node()
+        executor.shutdown()
+        for node in nodes:
+            node.destroy_node()
         rclpy.try_shutdown()
     return 0

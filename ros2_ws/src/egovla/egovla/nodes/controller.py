@@ -47,8 +47,18 @@ class JointController(Node):
 
     groups: tuple[str, ...] = ()
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, subscribe_action: bool = True, subscribe_inputs: bool = True):
+        """``subscribe_action`` False: no ``/egovla/action`` (nor ``/egovla/action_chunk``) subscription; the steps
+        come from ``on_step`` calls and the chunks' arrivals from ``on_chunk_arrival`` calls (the smoother in the
+        same process, ``egovla.nodes.control``). ``subscribe_inputs`` False: no subscription to the joint states,
+        the camera's heartbeat and the task status either; a controller in the same process passes them on (it
+        lists this one in its ``followers``)."""
         super().__init__(name)
+        self.followers: list[JointController] = []
+        # Whose clock ``_now`` reads. A follower reads its leader's: with sim time each node's clock moves when
+        # that node's own /clock subscription is served, and the executor may serve the leader's joint state
+        # (handed on to the follower at once) before the follower's /clock.
+        self.clock_node: Node = self
         robot_name = declare(self, "robot", "h1_inspire", "robot table name or path")
         self.robot = load_robot(robot_name)
         positive = (lambda v: v > 0, "must be > 0")
@@ -89,25 +99,35 @@ class JointController(Node):
         self._init_s = None  # node-clock time of the last initialise of the safety layer
         self.command_pub = self.create_publisher(JointState, "/joint_command", RECORDED_DEPTH)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(JointState, "/joint_states", self._on_joint_states, 10)
-        self.create_subscription(JointState, "/egovla/action", self._on_action, 10)
-        if self.policy_heartbeat == "chunk":
+        if subscribe_action:
+            self.create_subscription(JointState, "/egovla/action", self._on_action, 10)
+        if self.policy_heartbeat == "chunk" and subscribe_action:
             # serialized: only the arrival matters, and decoding a 30-point chunk costs about 0.2 ms
             self.create_subscription(JointTrajectory, "/egovla/action_chunk", self._on_chunk, 10, raw=True)
-        self.create_subscription(CameraInfo, "/ego_camera/camera_info", self._on_camera, 10)
-        self.create_subscription(DiagnosticStatus, "/egovla/task_status", self._on_task_status, 10)
+        if subscribe_inputs:
+            for msg_type, topic, handler in ((JointState, "/joint_states", "_on_joint_states"),
+                                             (CameraInfo, "/ego_camera/camera_info", "_on_camera"),
+                                             (DiagnosticStatus, "/egovla/task_status", "_on_task_status")):
+                self.create_subscription(msg_type, topic, self._fan_out(handler), 10)
         self.create_timer(1.0 / config.control_hz, self._on_timer)
         self.create_timer(1.0, self._publish_diagnostics)
 
     def _now(self) -> float:
         """The node's clock (s): sim time with use_sim_time, else wall time."""
-        return self.get_clock().now().nanoseconds * 1e-9
+        return self.clock_node.get_clock().now().nanoseconds * 1e-9
 
     # -- subclass API: ``targets(step, positions) -> {joint: rad}`` (required), and optionally: ---------------
     def on_new_episode(self):
         """Called when the simulator starts a new episode (e.g. reseed the IK)."""
 
     # -- inputs -------------------------------------------------------------------------------------------------
+    def _fan_out(self, handler: str):
+        """The subscription callback that hands a message to this node's ``handler`` and to its followers'."""
+        def deliver(msg):
+            for node in (self, *self.followers):
+                getattr(node, handler)(msg)
+        return deliver
+
     def _on_joint_states(self, msg: JointState):
         try:
             positions = joint_state_positions(msg)
@@ -133,7 +153,12 @@ class JointController(Node):
         self.safety.heartbeat("camera", self._now())
 
     def _on_chunk(self, _data: bytes):
-        self.safety.heartbeat("policy", self._now())
+        self.on_chunk_arrival()
+
+    def on_chunk_arrival(self):
+        """The policy published a chunk (well-formed or not): with ``policy_heartbeat:=chunk``, it is alive."""
+        if self.policy_heartbeat == "chunk":
+            self.safety.heartbeat("policy", self._now())
 
     def _on_task_status(self, msg: DiagnosticStatus):
         episode = next((kv.value for kv in msg.values if kv.key == "episode"), None)
@@ -144,12 +169,17 @@ class JointController(Node):
             self._episode = episode
 
     def _on_action(self, msg: JointState):
-        now = self._now()
         try:
             step = msg_to_step(msg)
         except MessageError as e:
             self.get_logger().error(f"action step rejected: {e}", throttle_duration_sec=1.0)
             return
+        self.on_step(step, msg.header.stamp)
+
+    def on_step(self, step, stamp):
+        """One smoothed 48-value step (finite, ``egovla.msgs.msg_to_step``'s checks passed) answering the tick
+        ``stamp``: convert, filter, publish. The step is read, never written."""
+        now = self._now()
         self.safety.heartbeat("smoother" if self.policy_heartbeat == "chunk" else "policy", now)
         if self.positions is None:
             self.get_logger().warn("no joint state yet: action step ignored", throttle_duration_sec=1.0)
@@ -159,7 +189,7 @@ class JointController(Node):
         except ValueError as e:
             self.get_logger().error(f"action step not converted: {e}", throttle_duration_sec=1.0)
             return
-        self._send(self.safety.filter(wanted, now, tick_s=stamp_to_s(msg.header.stamp)), msg.header.stamp)
+        self._send(self.safety.filter(wanted, now, tick_s=stamp_to_s(stamp)), stamp)
 
     # -- outputs ------------------------------------------------------------------------------------------------
     def _send(self, result, stamp):

@@ -17,8 +17,8 @@ from .decoding import build_decoder
 class HandRetargetNode(JointController):
     groups = ("left_hand", "right_hand")
 
-    def __init__(self):
-        super().__init__("hand_retarget")
+    def __init__(self, subscribe_action: bool = True, subscribe_inputs: bool = True):
+        super().__init__("hand_retarget", subscribe_action, subscribe_inputs)
         self.decoder = build_decoder(self)
         names = self.decoder.hand_joint_names
         self.actuated = [i for i, n in enumerate(names) if self.robot.joint(n).mimic is None]

@@ -47,6 +47,10 @@ class SmootherNode(Node):
         self.dt = 1.0 / CONTROL_HZ
         self.smoother = ChunkSmoother(streams=action_streams(k_wrist, k_hand), order=order)
         self.rejected = 0
+        # In-process consumers of the steps (``egovla.nodes.control``): called with (step (48,), stamp) before the
+        # step is published; they must not write to it.
+        self.step_listeners: list = []
+        self.chunk_listeners: list = []  # called with no argument when a chunk arrives, before it is checked
         self.pub = self.create_publisher(JointState, "/egovla/action", 10)
         # Received serialized and decoded with NumPy (0.015 ms; rclpy's message objects took 0.2 ms).
         self.create_subscription(JointTrajectory, "/egovla/action_chunk", self._on_chunk, 10, raw=True)
@@ -56,6 +60,8 @@ class SmootherNode(Node):
                                f"{order}, trigger={self.trigger}")
 
     def _on_chunk(self, data: bytes):
+        for listener in self.chunk_listeners:
+            listener()
         try:
             (sec, nanosec), chunk = decode_chunk(data)
             stamp = sec + nanosec * 1e-9
@@ -75,6 +81,9 @@ class SmootherNode(Node):
         step = self.smoother.query(t + self.dt)
         self.smoother.prune(t)
         if step is not None:
+            step.flags.writeable = False
+            for listener in self.step_listeners:
+                listener(step, stamp)
             self.pub.publish(step_to_msg(step, stamp))
 
 
