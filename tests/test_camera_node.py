@@ -88,3 +88,18 @@ def test_camera_node_publishes_the_spaced_history_per_episode(ros_domain, ros_pr
                                       "camera silent" in s.message for d in diagnostics for s in d.status), 5.0)
     finally:
         node.stop()
+
+
+def test_camera_node_takes_the_frame_size_from_the_checkpoint(ros_domain, tmp_path, tiny_checkpoint):
+    """frame_size 0 with a checkpoint: the checkpoint's image size; a folder that is no checkpoint: one clear error
+    and exit code 2."""
+    node = NodeProcess.module("egovla.nodes.camera", ros_domain, tmp_path, name="camera", args=[
+        "--ros-args", "-p", f"checkpoint:={tiny_checkpoint}"])
+    try:
+        assert wait_until(lambda: "squashed to 112 px" in node.log(), 30.0), node.log()
+    finally:
+        assert node.stop() == 0, node.log()
+    bad = NodeProcess.module("egovla.nodes.camera", ros_domain, tmp_path, name="camera_bad", args=[
+        "--ros-args", "-p", f"checkpoint:={tmp_path}"])
+    assert bad.wait(timeout_s=30.0) == 2
+    assert f"camera: error: checkpoint {tmp_path}:" in bad.log() and "config.json" in bad.log(), bad.log()

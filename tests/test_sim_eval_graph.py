@@ -40,7 +40,7 @@ def test_the_graph_runs_an_egovla_checkpoint(ros_domain, tmp_path, tiny_checkpoi
     """An untrained egovla-tiny drives the robot through the whole graph: every tick answered, nothing refused."""
     out = tmp_path / "eval"
     code = run_graph("sim_eval", {"task": "close_drawer", "episodes": "1", "out": str(out), "policy": "egovla",
-                                  "checkpoint": str(tiny_checkpoint), "frame_size": "112", **SMALL},
+                                  "checkpoint": str(tiny_checkpoint), **SMALL},
                      tmp_path / "logs", echo=False,
                      env=ros_env(ros_domain))
     assert code == 0, (tmp_path / "logs" / "evaluator.log").read_text()
@@ -49,7 +49,8 @@ def test_the_graph_runs_an_egovla_checkpoint(ros_domain, tmp_path, tiny_checkpoi
     assert record["steps"] > 0 and np.isfinite(record["progress"])
     policy_log = (tmp_path / "logs" / "policy.log").read_text()
     assert "error" not in policy_log.lower(), policy_log
-    assert "squashed to 112 px" in (tmp_path / "logs" / "camera.log").read_text()  # the model's size, not 6 frames
+    # the checkpoint's image size (frame_size left at 0): the history message holds 6 small frames, not 6 camera ones
+    assert "squashed to 112 px" in (tmp_path / "logs" / "camera.log").read_text()
 
 
 def test_record_teleop_writes_one_bag_per_episode_that_converts(ros_domain, tmp_path):

@@ -36,7 +36,7 @@ from egovla_training.frames import FrameHistory, squash_frames, stack_frames
 
 from ..msgs import diagnostic_array, ns_to_stamp, stamp_to_ns
 from ..policy_plugins import image_to_rgb
-from .common import declare, run
+from .common import NodeConfigError, declare, run
 
 STREAM = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 IMAGE = QoSProfile(depth=4, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
@@ -51,8 +51,17 @@ class CameraNode(Node):
         spacing = declare(self, "history_spacing", 6, "frames between the shown frames (6 = 0.2 s at 30 Hz)",
                           lambda v: v >= 1, "must be >= 1")
         self.frame_size = declare(self, "frame_size", 0, "square size the frames are squashed to (the model's "
-                                  "image size); 0 keeps the camera's resolution", lambda v: 0 <= v <= 4096,
-                                  "must be 0..4096")
+                                  "image size); 0: the checkpoint's image size if a checkpoint is given, else the "
+                                  "camera's resolution", lambda v: 0 <= v <= 4096, "must be 0..4096")
+        checkpoint = declare(self, "checkpoint", "", "EgoVLA checkpoint folder whose image size frame_size 0 "
+                             "squashes frames to (empty: none)")
+        if self.frame_size == 0 and checkpoint:
+            from egovla_training.model.config import EgoVLAConfig
+
+            try:
+                self.frame_size = EgoVLAConfig.load(checkpoint).image_size
+            except (FileNotFoundError, ValueError, KeyError, TypeError) as e:
+                raise NodeConfigError(f"checkpoint {checkpoint}: {e}") from None
         self.wait_for_status = declare(self, "wait_for_status", False, "simulation: wait for the task status of "
                                        "each frame's stamp; a new episode number restarts the history")
         self.status_wait_s = declare(self, "status_wait_s", 0.2, "wall seconds a frame waits for its task status",
