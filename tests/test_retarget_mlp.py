@@ -140,6 +140,38 @@ def test_decoder_turns_a_step_into_arm_and_hand_targets(small_run):
         decoder.joint_targets(np.full(48, np.nan), current)
 
 
+@pytest.mark.parametrize("activation", ["relu", "silu", "tanh"])
+def test_numpy_forward_matches_torch_and_follows_weight_changes(activation):
+    """The inference path (``forward_numpy``, used by ``predict_joints``) equals the torch forward to float64
+    rounding, and picks up new weights after an optimiser step and after ``load_state_dict``."""
+    from egovla_training.retarget.mlp import RetargetNet
+
+    torch.manual_seed(0)
+    net = RetargetNet(activation=activation).double()
+    with torch.no_grad():
+        net.in_mean.uniform_(-0.1, 0.1)
+        net.in_std.uniform_(0.5, 2.0)
+        net.out_mean.uniform_(-1.0, 1.0)
+        net.out_std.uniform_(0.1, 1.0)
+    x = np.random.default_rng(1).normal(size=(7, 30))
+
+    def torch_out():
+        with torch.no_grad():
+            return net(torch.as_tensor(x)).numpy()
+
+    np.testing.assert_allclose(net.forward_numpy(x), torch_out(), atol=1e-12)
+    before = net.forward_numpy(x)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    net(torch.as_tensor(x)).pow(2).sum().backward()
+    opt.step()
+    after = net.forward_numpy(x)
+    assert np.abs(after - before).max() > 1e-3
+    np.testing.assert_allclose(after, torch_out(), atol=1e-12)
+    other = RetargetNet(activation=activation).double()
+    net.load_state_dict(other.state_dict())
+    np.testing.assert_allclose(net.forward_numpy(x), torch_out(), atol=1e-12)
+
+
 def test_mimic_projection_is_exact_and_least_squares():
     from egovla_training.retarget.mlp import joint_names, project_mimic
 

