@@ -157,7 +157,7 @@ def test_numpy_forward_matches_torch_and_follows_weight_changes(activation):
 
     def torch_out():
         with torch.no_grad():
-            return net(torch.as_tensor(x)).numpy()
+            return net(torch.as_tensor(x, dtype=net.in_mean.dtype)).numpy()
 
     np.testing.assert_allclose(net.forward_numpy(x), torch_out(), atol=1e-12)
     before = net.forward_numpy(x)
@@ -170,6 +170,15 @@ def test_numpy_forward_matches_torch_and_follows_weight_changes(activation):
     other = RetargetNet(activation=activation).double()
     net.load_state_dict(other.state_dict())
     np.testing.assert_allclose(net.forward_numpy(x), torch_out(), atol=1e-12)
+    with torch.no_grad():
+        net.out_mean.add_(1.0)  # a buffer changed in place
+    np.testing.assert_allclose(net.forward_numpy(x), torch_out(), atol=1e-12)
+    net.float()  # new buffer tensors
+    with torch.no_grad():
+        net.out_mean.add_(1.0)
+    np.testing.assert_allclose(net.forward_numpy(x), torch_out().astype(float), atol=1e-4)
+    net.load_state_dict({k: v.clone() for k, v in other.float().state_dict().items()}, assign=True)
+    np.testing.assert_allclose(net.forward_numpy(x), torch_out().astype(float), atol=1e-4)
 
 
 def test_mimic_projection_is_exact_and_least_squares():

@@ -78,7 +78,9 @@ class RetargetNet(nn.Module):
         """``forward`` in float64 NumPy, for inference on a control tick's few rows (0.01 ms against torch's
         0.045 ms for one row). The weights are copied on first use and again whenever a tensor of the net changed
         (an optimiser step, ``load_state_dict``, a dtype or device move)."""
-        tensors = [*self.parameters(), *self.buffers()]
+        tensors = getattr(self, "_numpy_tensors", None)
+        if tensors is None:  # listing them walks the modules (18 us): done once, and again after _apply / loading
+            tensors = self._numpy_tensors = [*self.parameters(), *self.buffers()]
         key = tuple((t.data_ptr(), t._version) for t in tensors)
         if getattr(self, "_numpy_key", None) != key:
             linears = [m for m in self.net if isinstance(m, nn.Linear)]
@@ -93,6 +95,14 @@ class RetargetNet(nn.Module):
             if i < len(layers) - 1:
                 h = _NUMPY_ACTIVATIONS[self.activation](h)
         return h * out_std + out_mean
+
+    def _apply(self, fn, *args, **kwargs):
+        self._numpy_tensors = None  # .to / .double / ...: the buffers may be new tensors
+        return super()._apply(fn, *args, **kwargs)
+
+    def load_state_dict(self, *args, **kwargs):
+        self._numpy_tensors = None  # with assign=True the loaded tensors replace the net's
+        return super().load_state_dict(*args, **kwargs)
 
 
 @dataclass

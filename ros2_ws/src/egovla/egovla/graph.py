@@ -137,11 +137,9 @@ class Graph:
             if "if" in node and not _condition(str(node["if"]), values, where):
                 continue
             if "components" in node:
-                params = {c: {k: _substitute(v, values, f"{where}, node {c}, parameter {k}") for k, v in
-                              (p or {}).items()} for c, p in node["components"].items()}
+                params = {c: _parameters(p, values, f"{where}, node {c}") for c, p in node["components"].items()}
             else:
-                params = {k: _substitute(v, values, f"{where}, parameter {k}") for k, v in
-                          (node.get("parameters") or {}).items()}
+                params = _parameters(node.get("parameters"), values, where)
             if any(s.name == node["name"] for s in specs):
                 raise GraphError(f"{where}: two nodes named {node['name']!r} for these arguments (entries of one name "
                                  f"need conditions that exclude each other)")
@@ -161,6 +159,11 @@ def _condition(text: str, values: dict, where: str) -> bool:
         return bool(value)
     other = _to_type(m.group(3), type(value), where)
     return (value == other) if m.group(2) == "==" else (value != other)
+
+
+def _parameters(raw: dict | None, values: dict, where: str) -> dict:
+    """One node's parameters with the arguments substituted."""
+    return {k: _substitute(v, values, f"{where}, parameter {k}") for k, v in (raw or {}).items()}
 
 
 def _substitute(value, values: dict, where: str):
