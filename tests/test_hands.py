@@ -184,3 +184,22 @@ def test_numpy_keypoints_equal_the_torch_forward(hands):
     for h in hands.values():
         pca = torch.randn(7, 15, dtype=torch.float64) * 2
         assert np.allclose(h.canonical_keypoints_numpy(pca.numpy()), h.canonical_keypoints(pca).numpy(), atol=1e-12)
+
+
+def test_standin_id_does_not_depend_on_the_last_bits():
+    """The stand-in is computed, so its last bits vary with the CPU's vector instructions and the maths library:
+    its id must not (artefacts made on one machine load on another), while a real change of the geometry must
+    change it. MANO ids hash the file's values exactly."""
+    from egovla_training.hands.model import STANDIN_DECIMALS, _fingerprint
+
+    right = build_standin_struct("right")
+    reference = _fingerprint(right, STANDIN_DECIMALS)
+    assert load_hand_model("right", kind="standin").model_id == f"{STANDIN_ID}:{reference}"
+    assert load_hand_model("left", kind="standin").model_id == f"{STANDIN_ID}:{reference}"
+    for direction in (np.inf, -np.inf):
+        nudged = {k: np.nextafter(v, direction) if k in ("v_template", "hands_components") else v
+                  for k, v in right.items()}
+        assert _fingerprint(nudged, STANDIN_DECIMALS) == reference  # one ulp on every value
+        assert _fingerprint(nudged) != _fingerprint(right)  # the exact hash sees it
+    moved = dict(right, v_template=right["v_template"] + 1e-6)
+    assert _fingerprint(moved, STANDIN_DECIMALS) != reference

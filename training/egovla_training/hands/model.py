@@ -228,11 +228,19 @@ def _keypoints_kernel(pose, rest, parents, tip_rest, tip_posedirs, tip_weights, 
                 out[n, m, i] = full[order[m], i] - full[order[0], i]
 
 
-def _fingerprint(struct) -> str:
-    """12 hex digits identifying the model's geometry and pose basis."""
+STANDIN_DECIMALS = 9  # the stand-in's fingerprint rounds to 1e-9 (m, rad): see _fingerprint
+
+
+def _fingerprint(struct, decimals: int | None = None) -> str:
+    """12 hex digits identifying the model's geometry and pose basis. ``decimals``: round the values first (the
+    stand-in, which is computed: its last bits depend on the CPU's vector instructions and the maths library, so an
+    exact hash would differ from one machine to the next; rounded to 1e-9 of its units it is the same everywhere)."""
     h = hashlib.sha1()
     for key in ("v_template", "J_regressor", "hands_components", "hands_mean"):
-        h.update(np.ascontiguousarray(struct[key], dtype=np.float64).tobytes())
+        values = np.ascontiguousarray(struct[key], dtype=np.float64)
+        if decimals is not None:
+            values = np.round(values, decimals) + 0.0  # + 0.0: -0.0 and 0.0 hash alike
+        h.update(values.tobytes())
     return h.hexdigest()[:12]
 
 
@@ -247,7 +255,8 @@ def load_hand_model(side: str, kind: str = "auto", mano_dir: str | None = None, 
     if kind == "standin":
         struct = build_standin_struct(side)
         right = struct if side == "right" else build_standin_struct("right")
-        model_id = f"{STANDIN_ID}:{_fingerprint(right)}"  # one id for both: the left is the right's mirror image
+        # one id for both sides: the left is the right's mirror image
+        model_id = f"{STANDIN_ID}:{_fingerprint(right, STANDIN_DECIMALS)}"
     else:
         struct = load_mano_npz(mano_file(side, mano_dir))
         model_id = f"mano:{_fingerprint(struct)}"
