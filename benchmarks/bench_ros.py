@@ -11,6 +11,8 @@
 - ``cpu_percent_<node>``: CPU use of each node process over the 30 Hz run (100 = one core).
 - ``sim_bridge_lockstep_ticks_per_s_<w>x<h>``: the MuJoCo bridge with a responder that answers each observation
   at once.
+- ``suppressed_log_line_us_<rclpy|node>``: one throttled log line that is not printed, through rclpy's throttle and
+  through the nodes' ``ThrottledLog`` (the safety layer logs on every velocity-capped tick).
 
     python benchmarks/bench_ros.py
 """
@@ -210,13 +212,40 @@ def bridge_rate(log_dir: Path, sizes=((128, 72), (640, 360)), seconds: float = 3
     return out
 
 
+def suppressed_log_cost(calls: int = 2000) -> dict:
+    """Cost of one log line that the throttle suppresses (the safety layer reports a velocity cap on every capped
+    tick, once per second printed): rclpy's ``throttle_duration_sec`` against the nodes' ``ThrottledLog``."""
+    import rclpy
+    from rclpy.node import Node
+
+    from egovla.nodes.common import ThrottledLog
+
+    context = rclpy.Context()
+    domain = allocate_domain_id()
+    rclpy.init(context=context, domain_id=domain)
+    node = Node("log_cost", context=context)
+    try:
+        out = {}
+        for name, logger in (("rclpy", node.get_logger()), ("node", ThrottledLog(node.get_logger()))):
+            logger.warning("velocity limited (bench_ros: one line, then suppressed)", throttle_duration_sec=600.0)
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                logger.warning("velocity limited (bench_ros: one line, then suppressed)", throttle_duration_sec=600.0)
+            out[f"suppressed_log_line_us_{name}"] = round((time.perf_counter() - t0) / calls * 1e6, 2)
+        return out
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        release_domain_id(domain)
+
+
 def run() -> dict:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         processes = {f"processes_{k}": v for k, v in control_path(Path(tmp), layout="processes").items()
                      if k.startswith(("control_latency", "cpu_percent"))}
-        return {**control_path(Path(tmp)), **processes, **bridge_rate(Path(tmp))}
+        return {**control_path(Path(tmp)), **processes, **bridge_rate(Path(tmp)), **suppressed_log_cost()}
 
 
 if __name__ == "__main__":

@@ -147,6 +147,11 @@ class RetargetTrainConfig:
     # held-out one (0.063 vs 0.070 mm^2); with the fitted inputs the fixed pairs overfit (above), which re-pairing
     # hands reduces. L-BFGS after Adam barely moves a ReLU net (0.197 -> 0.196 mm in 100 iterations) and stalled a
     # SiLU one at 0.32 mm after 300 Adam epochs, hence off.
+    # What limits the accuracy is the fit, not the net: with the robot's own fingertips as input (same pairs, same
+    # recipe), 1500 epochs reach 0.051 mm held out (p95 0.14, max 0.74) against 0.169 mm with the fitted ones. The
+    # stand-in hand does not reach the Inspire fingertips at 1/1.5 scale: residual 2.9 mm mean (p95 9, max 36) with
+    # this fit, thumb 0.01 mm, the four fingers 3-4 mm; 4 starts 2.1 mm (3.5x the time), 8 retry starts 1.9 mm (9x).
+    # The net's error follows: thumb 0.019 mm, index 0.115 mm (shipped net).
     fit: FitConfig = field(default_factory=lambda: FitConfig(num_pca_fit=15, starts=1, same_init=True,
                                                              retry_starts=0))
 

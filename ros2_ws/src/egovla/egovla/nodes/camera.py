@@ -36,7 +36,7 @@ from egovla_training.frames import FrameHistory, squash_frames, stack_frames
 
 from ..msgs import diagnostic_array, ns_to_stamp, stamp_to_ns
 from ..policy_plugins import image_to_rgb
-from .common import NodeConfigError, declare, run
+from .common import NodeConfigError, declare, run, throttled
 
 STREAM = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 IMAGE = QoSProfile(depth=4, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
@@ -97,7 +97,7 @@ class CameraNode(Node):
                 rgb = squash_frames(rgb[None], self.frame_size)[0]
         except ValueError as e:
             self.dropped += 1
-            self.get_logger().error(f"image dropped: {e}", throttle_duration_sec=2.0)
+            throttled(self).error(f"image dropped: {e}", throttle_duration_sec=2.0)
             return
         self.received += 1
         self.last_wall = time.monotonic()
@@ -129,9 +129,9 @@ class CameraNode(Node):
         while self.pending and now - self.pending[0][3] > self.status_wait_s:
             stamp = self.pending.pop(0)[0]
             self.dropped += 1
-            self.get_logger().warning(f"frame {stamp * 1e-9:.3f} s dropped: no task status with its stamp within "
-                                      f"{self.status_wait_s} s ({self.dropped} dropped so far)",
-                                      throttle_duration_sec=2.0)
+            throttled(self).warning(f"frame {stamp * 1e-9:.3f} s dropped: no task status with its stamp within "
+                                    f"{self.status_wait_s} s ({self.dropped} dropped so far)",
+                                    throttle_duration_sec=2.0)
         self._flush()
 
     # --- the history ---------------------------------------------------------------------------------------

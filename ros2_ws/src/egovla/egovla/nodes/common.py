@@ -3,6 +3,7 @@ shutdown, wall-clock time for watchdogs."""
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +32,62 @@ def declare(node: Node, name: str, default, description: str, check: Callable | 
     if check is not None and not check(value):
         raise NodeConfigError(f"parameter {name}={value!r}: {problem or 'invalid value'}")
     return value
+
+
+class ThrottledLog:
+    """A node's logger whose ``throttle_duration_sec`` costs a dictionary lookup when the line is suppressed.
+
+    rclpy's own throttle first identifies the calling line through ``inspect`` (file lookups on every call, about
+    0.33 ms per line measured here), and only then decides whether to print: a safety layer that reports a velocity cap on
+    every tick paid that twice per control step. Here the call site is read from the caller's frame and the rclpy
+    logger is only called for lines that are printed. Throttling is per call site and wall time, as rclpy's."""
+
+    def __init__(self, logger):
+        self._logger = logger
+        self._last: dict = {}
+
+    def _due(self, kwargs: dict) -> bool:
+        """Whether the line of the caller's caller is printed now (removes ``throttle_duration_sec`` from
+        ``kwargs``)."""
+        period = kwargs.pop("throttle_duration_sec", None)
+        if period is None:
+            return True
+        caller = sys._getframe(2)
+        site = (caller.f_code, caller.f_lineno)
+        now = time.monotonic()
+        if now - self._last.get(site, -math.inf) < period:
+            return False
+        self._last[site] = now
+        return True
+
+    # One rclpy call per level, each on its own line: rclpy keys its per-call-site state (a fixed severity, among
+    # others) by the line that calls it, and refuses a second severity from one line.
+    def debug(self, message: str, **kwargs) -> bool:
+        return self._due(kwargs) and self._logger.debug(message, **kwargs)
+
+    def info(self, message: str, **kwargs) -> bool:
+        return self._due(kwargs) and self._logger.info(message, **kwargs)
+
+    def warning(self, message: str, **kwargs) -> bool:
+        return self._due(kwargs) and self._logger.warning(message, **kwargs)
+
+    def warn(self, message: str, **kwargs) -> bool:
+        return self._due(kwargs) and self._logger.warning(message, **kwargs)
+
+    def error(self, message: str, **kwargs) -> bool:
+        return self._due(kwargs) and self._logger.error(message, **kwargs)
+
+    def fatal(self, message: str, **kwargs) -> bool:
+        return self._due(kwargs) and self._logger.fatal(message, **kwargs)
+
+
+def throttled(node: Node) -> ThrottledLog:
+    """The node's ``ThrottledLog`` (made on first use)."""
+    try:
+        return node._throttled_log
+    except AttributeError:
+        node._throttled_log = ThrottledLog(node.get_logger())
+        return node._throttled_log
 
 
 def monotonic_s() -> float:

@@ -39,7 +39,7 @@ from egovla_description import load_robot
 
 from ..msgs import MessageError, command_msg, joint_state_positions, msg_to_step, stamp_to_s
 from ..safety import STATE_HOLD, STATE_NO_TARGETS, SafetyConfig, SafetyFilter
-from .common import RECORDED_DEPTH, declare
+from .common import RECORDED_DEPTH, declare, throttled
 
 
 class JointController(Node):
@@ -132,7 +132,7 @@ class JointController(Node):
         try:
             positions = joint_state_positions(msg)
         except MessageError as e:
-            self.get_logger().error(f"joint state ignored: {e}", throttle_duration_sec=1.0)
+            throttled(self).error(f"joint state ignored: {e}", throttle_duration_sec=1.0)
             return
         previous = self.state_stamp
         self.positions, self.state_stamp = positions, msg.header.stamp
@@ -145,7 +145,7 @@ class JointController(Node):
                 self.safety.initialise(positions, self._now())
                 self._init_s = self._now()
             except ValueError as e:
-                self.get_logger().error(f"cannot hold this pose: {e}", throttle_duration_sec=1.0)
+                throttled(self).error(f"cannot hold this pose: {e}", throttle_duration_sec=1.0)
                 return
             self._reinit = False
 
@@ -172,7 +172,7 @@ class JointController(Node):
         try:
             step = msg_to_step(msg)
         except MessageError as e:
-            self.get_logger().error(f"action step rejected: {e}", throttle_duration_sec=1.0)
+            throttled(self).error(f"action step rejected: {e}", throttle_duration_sec=1.0)
             return
         self.on_step(step, msg.header.stamp)
 
@@ -182,19 +182,19 @@ class JointController(Node):
         now = self._now()
         self.safety.heartbeat("smoother" if self.policy_heartbeat == "chunk" else "policy", now)
         if self.positions is None:
-            self.get_logger().warn("no joint state yet: action step ignored", throttle_duration_sec=1.0)
+            throttled(self).warn("no joint state yet: action step ignored", throttle_duration_sec=1.0)
             return
         try:
             wanted = self.targets(step, self.positions)
         except ValueError as e:
-            self.get_logger().error(f"action step not converted: {e}", throttle_duration_sec=1.0)
+            throttled(self).error(f"action step not converted: {e}", throttle_duration_sec=1.0)
             return
         self._send(self.safety.filter(wanted, now, tick_s=stamp_to_s(stamp)), stamp)
 
     # -- outputs ------------------------------------------------------------------------------------------------
     def _send(self, result, stamp):
         for line in result.events:
-            self.get_logger().warn(line, throttle_duration_sec=1.0)
+            throttled(self).warn(line, throttle_duration_sec=1.0)
         if result.targets:
             self.command_pub.publish(command_msg(result.targets, stamp))
         if result.state != self._last_state:

@@ -40,7 +40,7 @@ from egovla.evaluator_core import (EPISODE_SEED, SPLITS, EpisodeTracker, FrameSe
                                    video_name, video_size, write_results)
 from egovla.msgs import MessageError, msg_to_chunk, stamp_to_ns
 
-from .common import NodeConfigError, declare, run
+from .common import NodeConfigError, declare, run, throttled
 from .sim_bridge import STREAM
 
 # Every frame of an episode goes into its video: a deeper reader queue than the bridge's image QoS (depth 2), so a
@@ -133,7 +133,7 @@ class Evaluator(Node):
         try:
             status = parse_status((kv.key, kv.value) for kv in msg.values)
         except ValueError as e:
-            self.get_logger().warning(f"unreadable task status ignored: {e}", throttle_duration_sec=5.0)
+            throttled(self).warning(f"unreadable task status ignored: {e}", throttle_duration_sec=5.0)
             return
         with self._lock:
             self._statuses.append((time.monotonic(), status))
@@ -149,8 +149,8 @@ class Evaluator(Node):
 
     def _on_image(self, msg: Image):
         if msg.encoding != "rgb8":
-            self.get_logger().warning(f"image encoding {msg.encoding} not rgb8: not recorded",
-                                      throttle_duration_sec=5.0)
+            throttled(self).warning(f"image encoding {msg.encoding} not rgb8: not recorded",
+                                    throttle_duration_sec=5.0)
             return
         image = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3)
         with self._lock:
@@ -163,7 +163,7 @@ class Evaluator(Node):
         try:
             chunk = msg_to_chunk(msg)
         except MessageError as e:
-            self.get_logger().warning(f"action chunk not drawn: {e}", throttle_duration_sec=5.0)
+            throttled(self).warning(f"action chunk not drawn: {e}", throttle_duration_sec=5.0)
             return
         with self._lock:
             self._chunks.append((stamp_to_ns(msg.header.stamp), chunk))

@@ -42,7 +42,7 @@ from egovla_training.frames import unstack_frames
 from ..cdr import encode_chunk
 from ..msgs import MessageError, diagnostic_array, joint_state_positions, stamp_to_ns
 from ..policy_plugins import image_to_rgb, sim_state_stamp_ns
-from .common import RECORDED_DEPTH, NodeConfigError, declare, run
+from .common import RECORDED_DEPTH, NodeConfigError, declare, run, throttled
 
 STREAM = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 IMAGE = QoSProfile(depth=4, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
@@ -134,7 +134,7 @@ class PolicyNode(Node):
         try:
             rgb = image_to_rgb(msg.height, msg.width, msg.encoding, msg.step, msg.data)
         except ValueError as e:
-            self.get_logger().error(f"image ignored: {e}", throttle_duration_sec=2.0)
+            throttled(self).error(f"image ignored: {e}", throttle_duration_sec=2.0)
             return
         self._store("image", stamp_to_ns(msg.header.stamp), rgb)
 
@@ -143,7 +143,7 @@ class PolicyNode(Node):
             stacked = image_to_rgb(msg.height, msg.width, msg.encoding, msg.step, msg.data)
             frames = unstack_frames(stacked, self.plugin.num_frames)
         except ValueError as e:
-            self.get_logger().error(f"frame history ignored: {e}", throttle_duration_sec=2.0)
+            throttled(self).error(f"frame history ignored: {e}", throttle_duration_sec=2.0)
             return
         self._store("history", stamp_to_ns(msg.header.stamp), frames)
 
@@ -189,8 +189,8 @@ class PolicyNode(Node):
     def _skip(self, stamp_ns: int, why: str):
         missing = [k for k in self.plugin.needs if stamp_ns not in self.inputs[k]]
         self.skipped += 1
-        self.get_logger().warning(f"tick {stamp_ns * 1e-9:.3f} s skipped: no {', '.join(missing) or 'input'} with "
-                                  f"its stamp ({why}; {self.skipped} skipped so far)", throttle_duration_sec=2.0)
+        throttled(self).warning(f"tick {stamp_ns * 1e-9:.3f} s skipped: no {', '.join(missing) or 'input'} with "
+                                f"its stamp ({why}; {self.skipped} skipped so far)", throttle_duration_sec=2.0)
 
     def _try_answer(self):
         stamp_ns, msg, _ = self.pending
@@ -199,8 +199,8 @@ class PolicyNode(Node):
         self.pending = None
         if not self.plugin.has_instruction:
             self.skipped += 1
-            self.get_logger().warning("no instruction on /egovla/instruction yet: tick skipped",
-                                      throttle_duration_sec=2.0)
+            throttled(self).warning("no instruction on /egovla/instruction yet: tick skipped",
+                                    throttle_duration_sec=2.0)
             return
         inputs = {k: self.inputs[k][stamp_ns] for k in self.plugin.needs}
         status = inputs.get("status", self.latest_status)
@@ -213,8 +213,8 @@ class PolicyNode(Node):
             chunk = self.plugin.step(positions, inputs, stamp_ns)
         except (MessageError, ValueError, RuntimeError, KeyError) as e:
             self.skipped += 1
-            self.get_logger().error(f"tick {stamp_ns * 1e-9:.3f} s: no chunk: {type(e).__name__}: {e}",
-                                    throttle_duration_sec=2.0)
+            throttled(self).error(f"tick {stamp_ns * 1e-9:.3f} s: no chunk: {type(e).__name__}: {e}",
+                                  throttle_duration_sec=2.0)
             return
         # Serialized directly (0.035 ms; building the message object and serializing it took 0.2 ms).
         out = encode_chunk(chunk, msg.header.stamp.sec, msg.header.stamp.nanosec)
@@ -222,8 +222,8 @@ class PolicyNode(Node):
         self.last_chunk = (stamp_ns, out)
         self.answered += 1
         t = self.plugin.timing
-        self.get_logger().info(f"{self.kind}: inference {t.last_s * 1e3:.1f} ms (mean {t.mean_s * 1e3:.1f}, max "
-                               f"{t.max_s * 1e3:.1f} over {t.count} ticks)", throttle_duration_sec=5.0)
+        throttled(self).info(f"{self.kind}: inference {t.last_s * 1e3:.1f} ms (mean {t.mean_s * 1e3:.1f}, max "
+                             f"{t.max_s * 1e3:.1f} over {t.count} ticks)", throttle_duration_sec=5.0)
 
     def _publish_diagnostics(self):
         t = self.plugin.timing

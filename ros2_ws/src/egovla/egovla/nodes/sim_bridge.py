@@ -33,7 +33,7 @@ from egovla_sim.evaluation import WARMUP_STEPS
 from egovla_sim.tasks import get_task
 
 from egovla.msgs import ns_to_stamp, stamp_to_ns
-from egovla.nodes.common import RECORDED_DEPTH, run
+from egovla.nodes.common import RECORDED_DEPTH, run, throttled
 from egovla.policy_plugins import pack_sim_state, sim_state_sizes
 from egovla.sim_bridge_core import (CONTROL_HZ, MODES, CommandGate, SimClock, camera_matrices, check_image_size,
                                     default_required_joints, mimic_table, status_values)
@@ -256,7 +256,7 @@ class SimBridge(Node):
     def _on_command(self, msg: JointState):
         gate = self.gate
         out = gate.offer(stamp_to_ns(msg.header.stamp), msg.name, msg.position)
-        log = self.get_logger()
+        log = throttled(self)
         if out.malformed:
             log.warning(f"/joint_command ignored: {out.malformed}", throttle_duration_sec=2.0)
         if out.status in ("stale", "future", "unstamped"):
@@ -279,10 +279,10 @@ class SimBridge(Node):
             return
         gate.miss()
         self.missed_total += 1
-        self.get_logger().warning(f"tick {self.episode_tick} missed: no command within "
-                                  f"{self.p['lockstep_timeout_s']} s for {len(gate.missing)} joints "
-                                  f"({', '.join(gate.missing[:4])}{', ...' if len(gate.missing) > 4 else ''})",
-                                  throttle_duration_sec=2.0)
+        throttled(self).warning(f"tick {self.episode_tick} missed: no command within "
+                                f"{self.p['lockstep_timeout_s']} s for {len(gate.missing)} joints "
+                                f"({', '.join(gate.missing[:4])}{', ...' if len(gate.missing) > 4 else ''})",
+                                throttle_duration_sec=2.0)
         self._step()
         self._publish_diagnostics()
 
@@ -296,8 +296,8 @@ class SimBridge(Node):
             publisher.publish(msg)
         self._published_at = time.monotonic()
         self.reannounced += 1
-        self.get_logger().info(f"tick {self.episode_tick} re-announced: commands still missing for "
-                               f"{len(gate.missing)} joints", throttle_duration_sec=5.0)
+        throttled(self).info(f"tick {self.episode_tick} re-announced: commands still missing for "
+                             f"{len(gate.missing)} joints", throttle_duration_sec=5.0)
 
     def _on_free_tick(self):
         if self.gate.mode == "free_running":

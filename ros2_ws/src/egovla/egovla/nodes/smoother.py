@@ -29,7 +29,7 @@ from egovla_training.smoothing import ChunkSmoother, action_streams
 
 from ..cdr import decode_chunk
 from ..msgs import MessageError, s_to_stamp, step_to_msg
-from .common import declare, run
+from .common import declare, run, throttled
 
 
 class SmootherNode(Node):
@@ -68,7 +68,7 @@ class SmootherNode(Node):
             self.smoother.add_chunk(stamp, chunk)
         except (MessageError, ValueError) as e:
             self.rejected += 1
-            self.get_logger().error(f"chunk rejected ({self.rejected} so far): {e}", throttle_duration_sec=1.0)
+            throttled(self).error(f"chunk rejected ({self.rejected} so far): {e}", throttle_duration_sec=1.0)
             return
         if self.trigger == "chunk":
             self._publish(stamp, Time(sec=sec, nanosec=nanosec))
