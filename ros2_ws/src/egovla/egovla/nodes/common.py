@@ -37,8 +37,8 @@ def declare(node: Node, name: str, default, description: str, check: Callable | 
 class ThrottledLog:
     """A node's logger whose ``throttle_duration_sec`` costs a dictionary lookup when the line is suppressed.
 
-    rclpy's own throttle first identifies the calling line through ``inspect`` (file lookups on every call, about
-    0.33 ms per line measured here), and only then decides whether to print: a safety layer that reports a velocity cap on
+    rclpy's own throttle first identifies the calling line through ``inspect`` (file lookups on every call, 0.33 ms
+    per line measured here), and only then decides whether to print: a safety layer that reports a velocity cap on
     every tick paid that twice per control step. Here the call site is read from the caller's frame and the rclpy
     logger is only called for lines that are printed. Throttling is per call site and wall time, as rclpy's."""
 
@@ -71,8 +71,7 @@ class ThrottledLog:
     def warning(self, message: str, **kwargs) -> bool:
         return self._due(kwargs) and self._logger.warning(message, **kwargs)
 
-    def warn(self, message: str, **kwargs) -> bool:
-        return self._due(kwargs) and self._logger.warning(message, **kwargs)
+    warn = warning  # the same line: one severity
 
     def error(self, message: str, **kwargs) -> bool:
         return self._due(kwargs) and self._logger.error(message, **kwargs)
