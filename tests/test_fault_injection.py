@@ -65,25 +65,42 @@ def test_kill_the_policy_hold_record_the_fault_restart_and_resume(ros_domain, ro
     def arm_commands_since(i):
         return [m for m in commands[i:] if m.name and m.name[0].endswith("shoulder_pitch_joint")]
 
+    def policy_work():  # (ticks inferred, seconds spent inferring) from the policy's latest report
+        for array in reversed(diagnostics):
+            for s in array.status:
+                if s.name == "policy: inference":
+                    v = _status(s)
+                    return int(v["ticks"]), int(v["ticks"]) * float(v["mean_ms"]) * 1e-3
+        return 0, 0.0
+
     def holds_since(i, node="arm_ik"):
         return [(d, s) for d in diagnostics[i:] for s in d.status
                 if s.name == f"{node}: safety: state" and s.message.startswith("hold") and "policy silent" in s.message]
 
     try:
-        # 1. Free running with egovla-tiny: every tick answered, at the simulator's 30 Hz.
+        # 1. Free running with egovla-tiny: the policy answers every tick its compute allows and never falls
+        # behind (it answers the newest tick; a tick that arrives while it computes replaces the one waiting).
         assert wait_until(lambda: len(chunks) > 60 and len(arm_commands_since(0)) > 30, 120.0), logs()
         # measured inside the evaluator's first episode (bridge episode 1), away from its reset
         assert wait_until(lambda: int(_status(statuses[-1])["episode"]) >= 1 and
                           int(_status(statuses[-1])["tick"]) >= 30, 60.0), logs()
-        t0, tick0, n0 = time.monotonic(), ticks_now(), len(chunks)
+        t0, tick0, n0, work0 = time.monotonic(), ticks_now(), len(chunks), policy_work()
         time.sleep(3.0)
         wall, ticks, answered = time.monotonic() - t0, ticks_now() - tick0, len(chunks) - n0
-        print(f"free running: {ticks / wall:.1f} ticks/s, {answered / wall:.1f} chunks/s "
-              f"({answered} chunks for {ticks} ticks)")
-        assert ticks / wall > 10.0, (ticks, wall)  # 30 on an idle machine; the ratio below is what matters
-        # 89-90 of 90 ticks on an idle machine; 80 when other jobs shared the 2 cores. A policy slower than the
-        # 33 ms tick answers at most every other one (<= 50 %).
-        assert answered >= 0.8 * ticks, (answered, ticks, logs())
+        lag_s = (int(_status(statuses[-1])["stamp_ns"]) - stamp_to_ns(chunks[-1].header.stamp)) * 1e-9
+        assert wait_until(lambda: policy_work()[0] > work0[0] + 30, 3.0), logs()  # its next report
+        work1 = policy_work()
+        per_tick_s = (work1[1] - work0[1]) / (work1[0] - work0[0])  # the policy's own inference time per tick
+        can_answer = min(ticks, wall / per_tick_s)
+        print(f"free running: {ticks / wall:.1f} ticks/s, {answered / wall:.1f} chunks/s ({answered} chunks for "
+              f"{ticks} ticks); inference {per_tick_s * 1e3:.1f} ms per tick (room for {wall / per_tick_s:.0f}); "
+              f"last chunk {lag_s * 1e3:.0f} ms behind the simulator")
+        assert ticks / wall > 10.0, (ticks, wall)  # 30 on an idle machine
+        # 89-90 of 90 ticks on an idle machine (inference 15-26 ms); where inference takes longer than the 33 ms
+        # tick (a slower or busier machine), as many as it has time for. Waiting on inputs, or answering old
+        # ticks first, would answer fewer.
+        assert answered >= 0.8 * can_answer, (answered, ticks, per_tick_s, logs())
+        assert 0.0 <= lag_s <= 0.3, (lag_s, logs())
 
         # 2. Kill the policy process: within 0.2 s of sim time after its last chunk both controllers hold.
         i_diag, i_cmd = len(diagnostics), len(commands)

@@ -4,7 +4,9 @@ shutdown, wall-clock time for watchdogs."""
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -94,11 +96,33 @@ def monotonic_s() -> float:
     return time.monotonic()
 
 
+class _Interrupts:
+    """Whether Ctrl-C (SIGINT) has reached this process: Python's own KeyboardInterrupt, remembered.
+
+    rclpy chains to the Python handler from its own, so installing this one before ``rclpy.init`` keeps both."""
+
+    def __init__(self):
+        self.count = 0
+
+    def install(self) -> bool:
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return False  # not ours to replace (a thread, or an application's own handler)
+        signal.signal(signal.SIGINT, self._on_sigint)
+        return True
+
+    def _on_sigint(self, signum, frame):
+        self.count += 1
+        raise KeyboardInterrupt
+
+
 def run(node_factory: Callable[[], Node | list[Node]], name: str, args=None) -> int:
     """rclpy.init, build the node -- or the nodes of one process, spun by one executor -- (configuration errors ->
     one line on stderr, exit 2), spin until Ctrl-C."""
     from rclpy.executors import SingleThreadedExecutor
 
+    interrupts = _Interrupts()
+    interrupts.install()
     rclpy.init(args=args)
     try:
         built = node_factory()
@@ -115,9 +139,11 @@ def run(node_factory: Callable[[], Node | list[Node]], name: str, args=None) -> 
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RuntimeError:
-        # Ctrl-C shuts the context down while the executor may be taking a message, which rclpy then reports as a
-        # RuntimeError from the binding; anything else is a real error
-        if rclpy.ok():
+        # Ctrl-C raises KeyboardInterrupt wherever Python code runs next. Inside the conversion of a message the
+        # executor is taking, the binding reports it as a RuntimeError ("Unable to convert call argument"), and
+        # rclpy's own signal thread may not have shut the context down yet: either sign means shutdown. Anything
+        # else is a real error.
+        if rclpy.ok() and not interrupts.count:
             raise
     finally:
         executor.shutdown()

@@ -45,7 +45,9 @@ from ..policy_plugins import image_to_rgb, sim_state_stamp_ns
 from .common import RECORDED_DEPTH, NodeConfigError, declare, run, throttled
 
 STREAM = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
-IMAGE = QoSProfile(depth=4, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+# The tick trigger and the images: only the newest waits. A policy slower than the tick then answers the newest tick
+# when it is done; with a queue it answered every queued tick in turn, up to a queue's length (0.37 s) behind.
+NEWEST = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 KEEP = 8  # inputs kept per kind (by stamp)
 
@@ -106,11 +108,11 @@ class PolicyNode(Node):
         self.last_chunk: tuple[int, bytes] | None = None  # (stamp, the serialized chunk)
         self.pub = self.create_publisher(JointTrajectory, "/egovla/action_chunk", RECORDED_DEPTH)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", STREAM)
-        self.create_subscription(JointState, "/joint_states", self._on_joints, STREAM)
+        self.create_subscription(JointState, "/joint_states", self._on_joints, NEWEST)
         if "image" in self.plugin.needs:
-            self.create_subscription(Image, "/ego_camera/image_raw", self._on_image, IMAGE)
+            self.create_subscription(Image, "/ego_camera/image_raw", self._on_image, NEWEST)
         if "history" in self.plugin.needs:
-            self.create_subscription(Image, "/egovla/frame_history", self._on_history, IMAGE)
+            self.create_subscription(Image, "/egovla/frame_history", self._on_history, NEWEST)
         if "sim_state" in self.plugin.needs:
             self.create_subscription(Float64MultiArray, "/sim/state", self._on_sim_state, STREAM)
         self.create_subscription(String, "/egovla/instruction", self._on_instruction, LATCHED)
