@@ -13,6 +13,9 @@
   at once.
 - ``suppressed_log_line_us_<rclpy|node>``: one throttled log line that is not printed, through rclpy's throttle and
   through the nodes' ``ThrottledLog`` (the safety layer logs on every velocity-capped tick).
+- ``container_spin_iteration_us``: one executor spin iteration of the control container's three nodes in one
+  process, with the nodes' QoS event handlers off (shipped) and on (``_with_rclpy_event_handlers``), and what the
+  wait set holds in each case.
 
     python benchmarks/bench_ros.py
 """
@@ -239,13 +242,60 @@ def suppressed_log_cost(calls: int = 2000) -> dict:
         release_domain_id(domain)
 
 
+def spin_iteration_cost(iterations: int = 3000) -> dict:
+    """One executor spin iteration of the control container (its three nodes built in this process), woken by a
+    guard condition each time: the fixed cost every message and timer of the container pays. With the nodes' QoS
+    event handlers off (as shipped) and on (rclpy's defaults, 2 per publisher and subscription)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from egovla.nodes.common import EgoNode
+    from egovla.nodes.control import build_nodes
+
+    out = {}
+    domain = allocate_domain_id()
+    try:
+        for label, handlers in (("", False), ("_with_rclpy_event_handlers", True)):
+            EgoNode.rclpy_event_handlers = handlers
+            rclpy.init(domain_id=domain)
+            nodes = build_nodes()
+            executor = SingleThreadedExecutor()
+            for node in nodes:
+                executor.add_node(node)
+            count = [0]
+
+            def wake():
+                count[0] += 1
+                guard.trigger()
+
+            guard = nodes[0].create_guard_condition(wake)
+            guard.trigger()
+            while count[0] < 100:  # warm-up
+                executor.spin_once(timeout_sec=0.1)
+            start, t0 = count[0], time.perf_counter()
+            while count[0] < start + iterations:
+                executor.spin_once(timeout_sec=0.1)
+            out[f"container_spin_iteration_us{label}"] = round((time.perf_counter() - t0) / iterations * 1e6, 1)
+            out[f"container_wait_set{label}"] = {kind: sum(len(list(getattr(n, kind))) for n in nodes)
+                                                 for kind in ("subscriptions", "timers", "services", "waitables")}
+            executor.shutdown()
+            for node in nodes:
+                node.destroy_node()
+            rclpy.shutdown()
+    finally:
+        EgoNode.rclpy_event_handlers = False
+        release_domain_id(domain)
+    return out
+
+
 def run() -> dict:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         processes = {f"processes_{k}": v for k, v in control_path(Path(tmp), layout="processes").items()
                      if k.startswith(("control_latency", "cpu_percent"))}
-        return {**control_path(Path(tmp)), **processes, **bridge_rate(Path(tmp)), **suppressed_log_cost()}
+        return {**control_path(Path(tmp)), **processes, **bridge_rate(Path(tmp)), **suppressed_log_cost(),
+                **spin_iteration_cost()}
 
 
 if __name__ == "__main__":

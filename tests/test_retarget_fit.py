@@ -11,10 +11,11 @@ from egovla_training.hands import FINGERTIPS, load_hand_model
 from egovla_training.retarget import FitConfig, fit_hand_to_robot
 
 
-@pytest.mark.parametrize("side", ["left", "right"])
-def test_fit_recovers_fingertips_of_known_poses(side):
+@pytest.mark.parametrize("side,schedule", [("left", "constant"), ("right", "constant"), ("right", "cosine")])
+def test_fit_recovers_fingertips_of_known_poses(side, schedule):
     """Frames made from known PCA vectors (first 6 components) with random wrist poses, presented the way robot
-    frames are (end effector + fingertips at 1.5x scale): the fit puts every fingertip back within 2 mm."""
+    frames are (end effector + fingertips at 1.5x scale): the fit puts every fingertip back within 2 mm, with the
+    authors' constant learning rate and with one decayed to 0."""
     torch.manual_seed(1)
     hand = load_hand_model(side, kind="standin")
     b = 120
@@ -25,7 +26,7 @@ def test_fit_recovers_fingertips_of_known_poses(side):
     ee = mano_to_ee_pose(transl, axis_angle_to_matrix(orient), side, hand.root_offset)
     wrist = k[:, 0]
     tips = wrist[:, None] + 1.5 * (k[:, list(FINGERTIPS)] - wrist[:, None])
-    fit = fit_hand_to_robot(hand, ee.numpy(), tips.numpy())
+    fit = fit_hand_to_robot(hand, ee.numpy(), tips.numpy(), FitConfig(lr_schedule=schedule))
     assert fit.fingertip_residual_m.shape == (b, 5)
     assert fit.fingertip_residual_m.max() < 2e-3, fit.fingertip_residual_m.max()
     assert torch.allclose(fit.keypoints[:, list(FINGERTIPS)], tips, atol=2e-3)
@@ -47,6 +48,22 @@ def test_fit_on_robot_hand_frames_reports_per_fingertip_residuals():
                           atol=1e-5)
 
 
+def test_coefficient_penalty_trades_residual_for_smaller_coefficients():
+    rng = np.random.default_rng(3)
+    hk = HandKinematics(side="left")
+    hand = load_hand_model("left", kind="standin")
+    q = hk.from_active(rng.uniform(hk.active_lower, hk.active_upper, size=(24, 6)))
+    ee, tips = np.tile(np.eye(4), (24, 1, 1)), hk.fingertips(q)
+    norms, residuals = [], []
+    for l2 in (0.0, 1e-3, 1e-2):
+        fit = fit_hand_to_robot(hand, ee, tips, FitConfig(num_pca_fit=15, iterations=300, lr_schedule="cosine",
+                                                          pca_l2=l2, starts=1, same_init=True, retry_starts=0))
+        norms.append(float(fit.pca.norm(dim=1).mean()))
+        residuals.append(float(fit.fingertip_residual_m.mean()))
+    assert norms[0] > norms[1] > norms[2], norms
+    assert residuals[0] < residuals[1] < residuals[2], residuals
+
+
 def test_bad_input_is_refused():
     hand = load_hand_model("left", kind="standin")
     with pytest.raises(ValueError, match=r"need ee_pose \(B, 4, 4\) and fingertips \(B, 5, 3\)"):
@@ -55,6 +72,10 @@ def test_bad_input_is_refused():
         fit_hand_to_robot(hand, np.full((1, 4, 4), np.nan), np.zeros((1, 5, 3)))
     with pytest.raises(ValueError, match="num_pca_fit"):
         fit_hand_to_robot(hand, np.eye(4)[None], np.zeros((1, 5, 3)), FitConfig(num_pca_fit=0))
+    with pytest.raises(ValueError, match="lr_schedule"):
+        fit_hand_to_robot(hand, np.eye(4)[None], np.zeros((1, 5, 3)), FitConfig(lr_schedule="linear"))
+    with pytest.raises(ValueError, match="pca_l2"):
+        fit_hand_to_robot(hand, np.eye(4)[None], np.zeros((1, 5, 3)), FitConfig(pca_l2=-1.0))
 
 
 def test_robot_hand_fingertips():

@@ -502,6 +502,11 @@ def main(argv=None) -> int:
                         help="PCA coefficients fitted when generating pairs (15; the authors fit 6 for demos)")
     parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default="cosine")
     parser.add_argument("--starts", type=int, default=1, help="fit starts per frame (see FitConfig)")
+    parser.add_argument("--fit-iterations", type=int, default=FitConfig.iterations, help="Adam iterations of the fit")
+    parser.add_argument("--fit-lr-schedule", choices=["constant", "cosine"], default=FitConfig.lr_schedule,
+                        help="the fit's learning rate: constant (the authors') or decayed to 0")
+    parser.add_argument("--fit-l2", type=float, default=FitConfig.pca_l2,
+                        help="weight of the squared PCA coefficients in the fit's loss (0: none)")
     parser.add_argument("--random-init", action="store_true",
                         help="random first fit start per frame instead of one deterministic start for all")
     parser.add_argument("--data", default=None,
@@ -515,7 +520,8 @@ def main(argv=None) -> int:
                               tip_beta_mm=args.tip_beta_mm, lbfgs_iterations=args.lbfgs,
                               activation=args.activation, repair_hands=not args.no_repair_hands,
                               fit=FitConfig(num_pca_fit=args.fit_pca, retry_starts=0, starts=args.starts,
-                                            same_init=not args.random_init))
+                                            same_init=not args.random_init, iterations=args.fit_iterations,
+                                            lr_schedule=args.fit_lr_schedule, pca_l2=args.fit_l2))
     try:
         cfg.validate()
         net, meta = build(cfg, args.hand, progress=sys.stderr.isatty(), data_path=args.data)

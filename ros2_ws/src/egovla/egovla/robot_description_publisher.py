@@ -13,19 +13,18 @@ from __future__ import annotations
 import sys
 
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from egovla_description import DEFAULT_ROBOT, load_robot
 from egovla_description.urdf import robot_urdf
 
-from .nodes.common import run
+from .nodes.common import EgoNode, run
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
-class RobotDescriptionPublisher(Node):
+class RobotDescriptionPublisher(EgoNode):
     def __init__(self):
         super().__init__("robot_description_publisher")
         robot_name = self.declare_parameter(

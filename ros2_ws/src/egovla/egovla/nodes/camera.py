@@ -28,7 +28,6 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.clock import Clock, ClockType
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
@@ -36,14 +35,14 @@ from egovla_training.frames import FrameHistory, squash_frames, stack_frames
 
 from ..msgs import diagnostic_array, ns_to_stamp, stamp_to_ns
 from ..policy_plugins import image_to_rgb
-from .common import NodeConfigError, declare, run, throttled
+from .common import EgoNode, NodeConfigError, declare, run, throttled
 
 STREAM = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 IMAGE = QoSProfile(depth=4, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 STATUS_KEEP = 32  # task statuses remembered by stamp
 
 
-class CameraNode(Node):
+class CameraNode(EgoNode):
     def __init__(self):
         super().__init__("camera")
         num_frames = declare(self, "num_frames", 6, "frames the prompt shows (current + earlier ones)",

@@ -39,10 +39,10 @@ from egovla_description import load_robot
 
 from ..msgs import MessageError, command_msg, joint_state_positions, msg_to_step, stamp_to_s
 from ..safety import STATE_HOLD, STATE_NO_TARGETS, SafetyConfig, SafetyFilter
-from .common import RECORDED_DEPTH, declare, throttled
+from .common import RECORDED_DEPTH, EgoNode, declare, throttled
 
 
-class JointController(Node):
+class JointController(EgoNode):
     """Subclasses set ``groups`` and define ``targets(step (48,), measured positions) -> {joint name: rad}``."""
 
     groups: tuple[str, ...] = ()

@@ -26,7 +26,6 @@ from PIL import Image as PILImage
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParametersAtomically
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import Trigger
@@ -40,7 +39,7 @@ from egovla.evaluator_core import (EPISODE_SEED, SPLITS, EpisodeTracker, FrameSe
                                    video_name, video_size, write_results)
 from egovla.msgs import MessageError, msg_to_chunk, stamp_to_ns
 
-from .common import NodeConfigError, declare, run, throttled
+from .common import EgoNode, NodeConfigError, declare, run, throttled
 from .sim_bridge import STREAM
 
 # Every frame of an episode goes into its video: a deeper reader queue than the bridge's image QoS (depth 2), so a
@@ -68,7 +67,7 @@ class BridgeMissing(RuntimeError):
     pass
 
 
-class Evaluator(Node):
+class Evaluator(EgoNode):
     def __init__(self):
         super().__init__("evaluator")
         task = declare(self, "task", "close_drawer", "benchmark task (snake name, title or gym id)")

@@ -31,7 +31,6 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.clock import Clock, ClockType
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
@@ -42,7 +41,7 @@ from egovla_training.frames import unstack_frames
 from ..cdr import encode_chunk
 from ..msgs import MessageError, diagnostic_array, joint_state_positions, stamp_to_ns
 from ..policy_plugins import image_to_rgb, sim_state_stamp_ns
-from .common import RECORDED_DEPTH, NodeConfigError, declare, run, throttled
+from .common import RECORDED_DEPTH, EgoNode, NodeConfigError, declare, run, throttled
 
 STREAM = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 # The tick trigger and the images: only the newest waits. A policy slower than the tick then answers the newest tick
@@ -52,7 +51,7 @@ LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, relia
 KEEP = 8  # inputs kept per kind (by stamp)
 
 
-class PolicyNode(Node):
+class PolicyNode(EgoNode):
     def __init__(self):
         super().__init__("policy")
         kind = declare(self, "policy", "egovla", "egovla (learned, needs checkpoint) or scripted (the twin's expert, "

@@ -24,7 +24,6 @@ import sys
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticStatus
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from rosgraph_msgs.msg import Clock
@@ -41,7 +40,7 @@ from egovla_training.data.rosbag_episodes import (
 )
 
 from ..cdr import leading_stamp_ns
-from .common import RECORDED_DEPTH, NodeConfigError, declare, run
+from .common import RECORDED_DEPTH, EgoNode, NodeConfigError, declare, run
 
 _CLASSES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": CameraInfo,
             "sensor_msgs/msg/JointState": JointState, "trajectory_msgs/msg/JointTrajectory": JointTrajectory,
@@ -58,7 +57,7 @@ LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, relia
 RECORD = QoSProfile(depth=RECORDED_DEPTH, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 
-class Recorder(Node):
+class Recorder(EgoNode):
     def __init__(self):
         super().__init__("recorder")
         self.out = Path(declare(self, "out", "outputs/bags", "folder that receives one bag folder per episode"))

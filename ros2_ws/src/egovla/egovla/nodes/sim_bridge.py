@@ -20,7 +20,6 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -33,7 +32,7 @@ from egovla_sim.evaluation import WARMUP_STEPS
 from egovla_sim.tasks import get_task
 
 from egovla.msgs import ns_to_stamp, stamp_to_ns
-from egovla.nodes.common import RECORDED_DEPTH, run, throttled
+from egovla.nodes.common import RECORDED_DEPTH, EgoNode, run, throttled
 from egovla.policy_plugins import pack_sim_state, sim_state_sizes
 from egovla.sim_bridge_core import (CONTROL_HZ, MODES, CommandGate, SimClock, camera_matrices, check_image_size,
                                     default_required_joints, mimic_table, status_values)
@@ -51,7 +50,7 @@ class BridgeConfigError(ValueError):
     """A parameter value the bridge cannot run with."""
 
 
-class SimBridge(Node):
+class SimBridge(EgoNode):
     PARAMS = {
         "task": ("close_drawer", "benchmark task (snake name, title or gym id); checked at startup and at /sim/reset"),
         "seed": (0, "episode seed (placement draw when placement_index is -1)"),

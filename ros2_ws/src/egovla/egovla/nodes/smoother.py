@@ -20,7 +20,6 @@ from __future__ import annotations
 import sys
 
 from builtin_interfaces.msg import Time
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
@@ -29,10 +28,10 @@ from egovla_training.smoothing import ChunkSmoother, action_streams
 
 from ..cdr import decode_chunk
 from ..msgs import MessageError, s_to_stamp, step_to_msg
-from .common import declare, run, throttled
+from .common import EgoNode, declare, run, throttled
 
 
-class SmootherNode(Node):
+class SmootherNode(EgoNode):
     def __init__(self):
         super().__init__("smoother")
         k_wrist = declare(self, "k_wrist", 0.2, "weight decay per tick of age for wrist translation and rotation "

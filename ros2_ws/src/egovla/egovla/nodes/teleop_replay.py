@@ -15,7 +15,6 @@ from __future__ import annotations
 import sys
 
 from diagnostic_msgs.msg import DiagnosticStatus
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
@@ -25,10 +24,10 @@ from egovla_training.retarget import FitConfig
 
 from ..msgs import chunk_to_msg
 from ..teleop import chunk_at, load_recording, recording_to_steps
-from .common import NodeConfigError, declare, run
+from .common import EgoNode, NodeConfigError, declare, run
 
 
-class TeleopReplay(Node):
+class TeleopReplay(EgoNode):
     def __init__(self):
         super().__init__("teleop_replay")
         path = declare(self, "recording", "", "hand-tracking recording (.npz: wrist_position, wrist_rotation, "
