@@ -96,10 +96,12 @@ def test_kill_the_policy_hold_record_the_fault_restart_and_resume(ros_domain, ro
               f"{ticks} ticks); inference {per_tick_s * 1e3:.1f} ms per tick (room for {wall / per_tick_s:.0f}); "
               f"last chunk {lag_s * 1e3:.0f} ms behind the simulator")
         assert ticks / wall > 10.0, (ticks, wall)  # 30 on an idle machine
-        # 89-90 of 90 ticks on an idle machine (inference 15-26 ms); where inference takes longer than the 33 ms
-        # tick (a slower or busier machine), as many as it has time for. Waiting on inputs, or answering old
-        # ticks first, would answer fewer.
-        assert answered >= 0.8 * can_answer, (answered, ticks, per_tick_s, logs())
+        # 83-90 of 90 ticks when inference takes 15-28 ms; where it takes longer than the 33 ms tick (a slower or
+        # busier machine), about as many as it has time for: 55 where inference took 42.5 ms (room for 71; the
+        # rest went to the node's own work and to waiting for the tick's frame history from a camera node that
+        # shares the two cores). A policy that let every other tick pass would answer at most half of the ticks
+        # (inference < tick), or 56 % of the room (inference 42 ms, a whole tick idle after each answer).
+        assert answered >= 0.6 * can_answer, (answered, ticks, per_tick_s, logs())
         assert 0.0 <= lag_s <= 0.3, (lag_s, logs())
 
         # 2. Kill the policy process: within 0.2 s of sim time after its last chunk both controllers hold.

@@ -62,6 +62,12 @@ def test_coefficient_penalty_trades_residual_for_smaller_coefficients():
         residuals.append(float(fit.fingertip_residual_m.mean()))
     assert norms[0] > norms[1] > norms[2], norms
     assert residuals[0] < residuals[1] < residuals[2], residuals
+    # unpenalised iterations after the penalised ones give the residual back
+    refined = fit_hand_to_robot(hand, ee, tips, FitConfig(num_pca_fit=15, iterations=300, lr_schedule="cosine",
+                                                          pca_l2=1e-2, refine_iterations=300, starts=1,
+                                                          same_init=True, retry_starts=0))
+    assert float(refined.fingertip_residual_m.mean()) < 0.5 * residuals[2], (refined.fingertip_residual_m.mean(),
+                                                                             residuals)
 
 
 def test_bad_input_is_refused():
@@ -76,6 +82,8 @@ def test_bad_input_is_refused():
         fit_hand_to_robot(hand, np.eye(4)[None], np.zeros((1, 5, 3)), FitConfig(lr_schedule="linear"))
     with pytest.raises(ValueError, match="pca_l2"):
         fit_hand_to_robot(hand, np.eye(4)[None], np.zeros((1, 5, 3)), FitConfig(pca_l2=-1.0))
+    with pytest.raises(ValueError, match="refine_iterations"):
+        fit_hand_to_robot(hand, np.eye(4)[None], np.zeros((1, 5, 3)), FitConfig(refine_iterations=-1))
 
 
 def test_robot_hand_fingertips():

@@ -51,6 +51,14 @@ class FitConfig:
     # Weight of the squared PCA coefficients added to the loss (0: none, as the authors). It trades fingertip
     # residual for a fit that depends smoothly on the robot pose (fewer jumps between local minima).
     pca_l2: float = 0.0
+    # Iterations without the penalty after the penalised ones (0: none), from where those ended, with the same
+    # learning rate and schedule: a continuation that keeps the smooth choice of minimum and gives back the residual.
+    # Measured on 500 Inspire poses, all 15 coefficients, each pose moved by 1e-3 rad on every joint: with
+    # pca_l2=1e-3, 1000 cosine iterations and 500 refining ones, 1.0 % of poses have a fitted fingertip that moves
+    # over 3x as far as the robot's (the fit jumped to another minimum), against 3.8 % with 1000 cosine iterations
+    # and no penalty; mean residual 2.80 mm against 2.83 (pca_l2=1e-3 alone: 0.4 % but 6.6 mm). A constant rate
+    # never settles: 8000 iterations of it move the fitted tips 1.5x as far as the robot's on the median pose.
+    refine_iterations: int = 0
 
     def validate(self):
         if not 1 <= self.num_pca_fit <= 15:
@@ -59,8 +67,8 @@ class FitConfig:
             raise ValueError("iterations and starts must be >= 1, lr and robot_hand_scale positive")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
-        if not self.pca_l2 >= 0:
-            raise ValueError(f"pca_l2 must be >= 0, got {self.pca_l2}")
+        if not self.pca_l2 >= 0 or self.refine_iterations < 0:
+            raise ValueError(f"pca_l2 and refine_iterations must be >= 0, got {self.pca_l2}, {self.refine_iterations}")
 
 
 @dataclass
@@ -119,20 +127,22 @@ def _fit(hand: HandModel, ee_pose, fingertips, cfg: FitConfig) -> FitResult:
     free = torch.cat(inits).requires_grad_(True)  # (s * b, n)
     fixed = torch.zeros(s * b, hand.num_pca - cfg.num_pca_fit, dtype=dtype)
     orient_s, transl_s, target_s = orient.repeat(s, 1), transl.repeat(s, 1), target.repeat(s, 1, 1)
-    opt = torch.optim.Adam([free], lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iterations) if cfg.lr_schedule == "cosine" else None
     loss_fn = torch.nn.SmoothL1Loss(beta=cfg.smooth_l1_beta, reduction="sum")
+    stages = [(cfg.iterations, cfg.pca_l2)] + ([(cfg.refine_iterations, 0.0)] if cfg.refine_iterations else [])
     with torch.enable_grad():
-        for _ in range(cfg.iterations):
-            opt.zero_grad()
-            k = hand(torch.cat([free, fixed], dim=1), orient_s, transl_s)[:, _FIT_POINTS]
-            loss = loss_fn(k, target_s)
-            if cfg.pca_l2:
-                loss = loss + cfg.pca_l2 * torch.sum(free * free)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
+        for iterations, l2 in stages:
+            opt = torch.optim.Adam([free], lr=cfg.lr)
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iterations) if cfg.lr_schedule == "cosine" else None
+            for _ in range(iterations):
+                opt.zero_grad()
+                k = hand(torch.cat([free, fixed], dim=1), orient_s, transl_s)[:, _FIT_POINTS]
+                loss = loss_fn(k, target_s)
+                if l2:
+                    loss = loss + l2 * torch.sum(free * free)
+                loss.backward()
+                opt.step()
+                if sched is not None:
+                    sched.step()
     with torch.no_grad():
         all_pca = torch.cat([free.detach(), fixed], dim=1)
         k = hand(all_pca, orient_s, transl_s)

@@ -73,9 +73,9 @@ class EgoNode(Node):
 
     rclpy gives every publisher and subscription two default event handlers (incompatible QoS, incompatible type)
     that only log a warning. Each is a waitable the executor adds to its wait set and polls from Python on every
-    spin iteration: in the control container (three nodes, 12 endpoints, 24 handlers) they cost about 0.2 of the
-    0.57 ms an iteration takes, and 8 % of a core at 30 Hz. Instead, each node checks the peers of its endpoints on
-    the ROS graph every ``QOS_AUDIT_PERIOD_S`` of wall time and reports each incompatible peer once (``audit_qos``).
+    spin iteration: the control container's 24 made one iteration cost 352-422 us instead of 205-304 us
+    (``bench_ros.spin_iteration_cost``, 3 runs each). Instead, each node checks the peers of its endpoints on the
+    ROS graph every ``QOS_AUDIT_PERIOD_S`` of wall time and reports each incompatible peer once (``audit_qos``).
     """
 
     # True: rclpy's default event handlers as well (for comparison; ``bench_ros.spin_iteration_cost`` measures both)
