@@ -20,6 +20,12 @@ from ..action_space import AXIS_CHANGE
 from ..hands import FINGERTIPS, WRIST, HandModel
 
 _FIT_POINTS = [WRIST, *FINGERTIPS]
+LR_SCHEDULES = ("constant", "cosine")  # of the fit's Adam here and of the retargeting net's training
+
+
+def lr_scheduler(opt: torch.optim.Optimizer, schedule: str, steps: int):
+    """The scheduler of ``schedule`` over ``steps`` (``cosine``: decays to 0), or None for ``constant``."""
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if schedule == "cosine" else None
 
 
 @dataclass
@@ -65,7 +71,7 @@ class FitConfig:
             raise ValueError(f"num_pca_fit must be in 1..15, got {self.num_pca_fit}")
         if self.iterations < 1 or not self.lr > 0 or not self.robot_hand_scale > 0 or self.starts < 1:
             raise ValueError("iterations and starts must be >= 1, lr and robot_hand_scale positive")
-        if self.lr_schedule not in ("constant", "cosine"):
+        if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if not self.pca_l2 >= 0 or self.refine_iterations < 0:
             raise ValueError(f"pca_l2 and refine_iterations must be >= 0, got {self.pca_l2}, {self.refine_iterations}")
@@ -132,7 +138,7 @@ def _fit(hand: HandModel, ee_pose, fingertips, cfg: FitConfig) -> FitResult:
     with torch.enable_grad():
         for iterations, l2 in stages:
             opt = torch.optim.Adam([free], lr=cfg.lr)
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iterations) if cfg.lr_schedule == "cosine" else None
+            sched = lr_scheduler(opt, cfg.lr_schedule, iterations)
             for _ in range(iterations):
                 opt.zero_grad()
                 k = hand(torch.cat([free, fixed], dim=1), orient_s, transl_s)[:, _FIT_POINTS]

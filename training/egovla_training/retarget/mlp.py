@@ -35,7 +35,7 @@ from egovla_description import RobotDescription, load_robot
 from egovla_description.kinematics import HandKinematics
 
 from ..hands import FINGERTIPS, HandModel, check_model_id, load_hand_model
-from .fit import FitConfig, fit_hand_to_robot
+from .fit import LR_SCHEDULES, FitConfig, fit_hand_to_robot, lr_scheduler
 from .torch_fk import FingertipFK
 
 SIDES = ("left", "right")
@@ -164,7 +164,7 @@ class RetargetTrainConfig:
             raise ValueError("samples_per_hand >= 10, epochs >= 1, batch_size >= 1 and lr > 0 are required")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        if self.lr_schedule not in ("constant", "cosine"):
+        if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if self.loss not in ("fingertip", "joint"):
             raise ValueError(f"loss must be 'fingertip' or 'joint', got {self.loss!r}")
@@ -257,7 +257,7 @@ def train_retarget_net(x: np.ndarray, y: np.ndarray, cfg: RetargetTrainConfig, p
     net.out_mean.copy_(yt.mean(0))
     net.out_std.copy_(yt.std(0).clamp_min(1e-6))
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs) if cfg.lr_schedule == "cosine" else None
+    sched = lr_scheduler(opt, cfg.lr_schedule, cfg.epochs)
     history = []
     bar = None
     if progress:
@@ -504,10 +504,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fit-pca", type=int, default=15,
                         help="PCA coefficients fitted when generating pairs (15; the authors fit 6 for demos)")
-    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], default="cosine")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine")
     parser.add_argument("--starts", type=int, default=1, help="fit starts per frame (see FitConfig)")
     parser.add_argument("--fit-iterations", type=int, default=FitConfig.iterations, help="Adam iterations of the fit")
-    parser.add_argument("--fit-lr-schedule", choices=["constant", "cosine"], default=FitConfig.lr_schedule,
+    parser.add_argument("--fit-lr-schedule", choices=LR_SCHEDULES, default=FitConfig.lr_schedule,
                         help="the fit's learning rate: constant (the authors') or decayed to 0")
     parser.add_argument("--fit-l2", type=float, default=FitConfig.pca_l2,
                         help="weight of the squared PCA coefficients in the fit's loss (0: none)")
