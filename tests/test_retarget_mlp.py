@@ -140,6 +140,31 @@ def test_decoder_turns_a_step_into_arm_and_hand_targets(small_run):
         decoder.joint_targets(np.full(48, np.nan), current)
 
 
+def test_decoder_wrist_targets_of_one_step_equal_the_general_path(small_run):
+    """The per-tick path (plain floats for one step) gives what split_step -> mano_to_ee_pose -> camera_to_torso
+    give, also for unnormalised rot6d columns; a degenerate rot6d falls back to the general path (NaN rotation,
+    which the IK refuses as an invalid target)."""
+    robot, hands, *_ = small_run
+    decoder = ActionDecoder(hands, RetargetNet(), robot)
+    t_torso_camera = robot.head_camera.T_parent_optical
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        step = rng.normal(size=48) * rng.uniform(0.01, 10.0)
+        got = decoder.wrist_targets(step)
+        for side in ("left", "right"):
+            h = A.split_step(step, side)
+            ref = A.camera_to_torso(A.mano_to_ee_pose(h.transl, h.rotation, side,
+                                                      hands[side].root_offset.double().numpy()), t_torso_camera)
+            assert np.abs(got[side] - ref).max() < 1e-12
+    step[A.indices("left", "rot6d")[:3]] = 0.0  # a zero first column
+    step[A.indices("right", "rot6d")[3:]] = step[A.indices("right", "rot6d")[:3]] * 2.0  # parallel columns
+    with np.errstate(invalid="ignore", divide="ignore"):
+        got = decoder.wrist_targets(step)
+    for side in ("left", "right"):
+        assert np.isnan(got[side][:3, :3]).any() and np.isfinite(got[side][:3, 3]).all()
+        assert decoder.ik.arms[side].solve(got[side]).status == "invalid_target"
+
+
 @pytest.mark.parametrize("activation", ["relu", "silu", "tanh"])
 def test_numpy_forward_matches_torch_and_follows_weight_changes(activation):
     """The inference path (``forward_numpy``, used by ``predict_joints``) equals the torch forward to float64
