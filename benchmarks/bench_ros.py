@@ -56,6 +56,7 @@ def _step(decoder):
 
 def control_path(log_dir: Path, ticks: int = 300, layout: str = "container") -> dict:
     import psutil
+    from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
     from sensor_msgs.msg import CameraInfo, Image, JointState
     from trajectory_msgs.msg import JointTrajectory
 
@@ -80,10 +81,13 @@ def control_path(log_dir: Path, ticks: int = 300, layout: str = "container") -> 
     out: dict = {}
     try:
         node = probe.node
-        state_pub = node.create_publisher(JointState, "/joint_states", 10)
-        image_pub = node.create_publisher(Image, "/ego_camera/image_raw", 2)
-        info_pub = node.create_publisher(CameraInfo, "/ego_camera/camera_info", 10)
-        chunk_pub = node.create_publisher(JointTrajectory, "/egovla/action_chunk", 10)
+        # The probe stands for the simulator bridge, an EgoNode: endpoints without rclpy's QoS event handlers
+        # (each one a waitable its executor would poll on every spin, in the measured path).
+        quiet_pub = dict(event_callbacks=PublisherEventCallbacks(use_default_callbacks=False))
+        state_pub = node.create_publisher(JointState, "/joint_states", 10, **quiet_pub)
+        image_pub = node.create_publisher(Image, "/ego_camera/image_raw", 2, **quiet_pub)
+        info_pub = node.create_publisher(CameraInfo, "/ego_camera/camera_info", 10, **quiet_pub)
+        chunk_pub = node.create_publisher(JointTrajectory, "/egovla/action_chunk", 10, **quiet_pub)
         arrivals: dict[int, list[float]] = {}
         waiting = {"key": None, "event": threading.Event()}
 
@@ -94,7 +98,8 @@ def control_path(log_dir: Path, ticks: int = 300, layout: str = "container") -> 
             if key == waiting["key"] and len(arrivals[key]) >= 2:
                 waiting["event"].set()
 
-        node.create_subscription(JointState, "/joint_command", on_command, 10)
+        node.create_subscription(JointState, "/joint_command", on_command, 10,
+                                 event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False))
         assert wait_until(lambda: node.count_subscribers("/joint_states") >= (2 if layout == "processes" else 1)
                           and node.count_publishers("/joint_command") >= 2
                           and node.count_subscribers("/egovla/action_chunk") >= 1, 60.0)
