@@ -52,12 +52,12 @@ class ActionDecoder:
         self.hand_joint_names = joint_names(self.robot)
         self.t_torso_camera = self.robot.head_camera.T_parent_optical
         self._root_offset = {s: h.root_offset.detach().double().cpu().numpy() for s, h in self.hands.items()}
-        # Per side, for ``wrist_targets`` on one step: the step's slices, the axis change (transposed), and the
-        # root offset moved into the torso frame with the camera's pose, so a wrist is two 3x3 products.
-        r_tc, p_tc = self.t_torso_camera[:3, :3], self.t_torso_camera[:3, 3]
+        # For ``wrist_targets`` on one step: the camera's rotation in the torso, and per side the step's slices, the
+        # axis change (transposed) and the root offset moved into the torso frame, so a wrist is two 3x3 products.
+        self._r_torso_camera = self.t_torso_camera[:3, :3].copy()
         self._wrist_tables = {
-            side: (indices(side, "transl"), indices(side, "rot6d"), AXIS_CHANGE[side].T.copy(), r_tc.copy(),
-                   r_tc @ self._root_offset[side] + p_tc) for side in SIDES}
+            side: (indices(side, "transl"), indices(side, "rot6d"), AXIS_CHANGE[side].T.copy(),
+                   self._r_torso_camera @ self._root_offset[side] + self.t_torso_camera[:3, 3]) for side in SIDES}
         self.hand_joints(np.zeros((1, 48)))  # loads (or compiles) the keypoint kernel now, not on the first tick
 
     def hand_joints(self, steps: np.ndarray) -> np.ndarray:
@@ -77,10 +77,11 @@ class ActionDecoder:
         degenerate rot6d), written out for a single step: this runs on every control tick, and the general path
         spends 0.2 ms per side on NumPy's handling of batch axes for one 3x3 matrix (tested equal to 1e-12)."""
         step = np.asarray(step, dtype=float)
+        single, r_tc = step.shape == (48,), self._r_torso_camera
         out = {}
         for side in SIDES:
-            transl, rot6d, axis_t, r_tc, p_root = self._wrist_tables[side]
-            rotation = _rot6d_matrix(step[rot6d]) if step.shape == (48,) else None
+            transl, rot6d, axis_t, p_root = self._wrist_tables[side]
+            rotation = _rot6d_matrix(step[rot6d]) if single else None
             if rotation is None:
                 h = split_step(step, side)
                 t_cam = mano_to_ee_pose(h.transl, h.rotation, side, self._root_offset[side])

@@ -23,6 +23,11 @@ _FIT_POINTS = [WRIST, *FINGERTIPS]
 LR_SCHEDULES = ("constant", "cosine")  # of the fit's Adam here and of the retargeting net's training
 
 
+def check_lr_schedule(schedule: str) -> None:
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {schedule!r}")
+
+
 def lr_scheduler(opt: torch.optim.Optimizer, schedule: str, steps: int):
     """The scheduler of ``schedule`` over ``steps`` (``cosine``: decays to 0), or None for ``constant``."""
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if schedule == "cosine" else None
@@ -71,8 +76,7 @@ class FitConfig:
             raise ValueError(f"num_pca_fit must be in 1..15, got {self.num_pca_fit}")
         if self.iterations < 1 or not self.lr > 0 or not self.robot_hand_scale > 0 or self.starts < 1:
             raise ValueError("iterations and starts must be >= 1, lr and robot_hand_scale positive")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        check_lr_schedule(self.lr_schedule)
         if not self.pca_l2 >= 0 or self.refine_iterations < 0:
             raise ValueError(f"pca_l2 and refine_iterations must be >= 0, got {self.pca_l2}, {self.refine_iterations}")
 

@@ -35,7 +35,7 @@ from egovla_description import RobotDescription, load_robot
 from egovla_description.kinematics import HandKinematics
 
 from ..hands import FINGERTIPS, HandModel, check_model_id, load_hand_model
-from .fit import LR_SCHEDULES, FitConfig, fit_hand_to_robot, lr_scheduler
+from .fit import LR_SCHEDULES, FitConfig, check_lr_schedule, fit_hand_to_robot, lr_scheduler
 from .torch_fk import FingertipFK
 
 SIDES = ("left", "right")
@@ -173,8 +173,7 @@ class RetargetTrainConfig:
             raise ValueError("samples_per_hand >= 10, epochs >= 1, batch_size >= 1 and lr > 0 are required")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        check_lr_schedule(self.lr_schedule)
         if self.loss not in ("fingertip", "joint"):
             raise ValueError(f"loss must be 'fingertip' or 'joint', got {self.loss!r}")
         if self.activation not in ACTIVATIONS:
