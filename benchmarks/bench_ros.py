@@ -60,8 +60,8 @@ def control_path(log_dir: Path, ticks: int = 300, layout: str = "container") -> 
     from sensor_msgs.msg import CameraInfo, Image, JointState
     from trajectory_msgs.msg import JointTrajectory
 
-    from egovla.cdr import encode_chunk
-    from egovla.msgs import s_to_stamp, stamp_to_s
+    from egovla.cdr import decode_joint_state, encode_chunk, encode_joint_state
+    from egovla.msgs import s_to_stamp
     from egovla_description import load_robot
     from egovla_training.hands import load_hand_model
     from egovla_training.retarget.decode import ActionDecoder
@@ -91,14 +91,14 @@ def control_path(log_dir: Path, ticks: int = 300, layout: str = "container") -> 
         arrivals: dict[int, list[float]] = {}
         waiting = {"key": None, "event": threading.Event()}
 
-        def on_command(m):
+        def on_command(data):
             now = time.perf_counter()
-            key = round(stamp_to_s(m.header.stamp) * 1e9)
+            key = decode_joint_state(data).stamp_ns
             arrivals.setdefault(key, []).append(now)
             if key == waiting["key"] and len(arrivals[key]) >= 2:
                 waiting["event"].set()
 
-        node.create_subscription(JointState, "/joint_command", on_command, 10,
+        node.create_subscription(JointState, "/joint_command", on_command, 10, raw=True,  # as the bridge
                                  event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False))
         assert wait_until(lambda: node.count_subscribers("/joint_states") >= (2 if layout == "processes" else 1)
                           and node.count_publishers("/joint_command") >= 2
@@ -107,9 +107,9 @@ def control_path(log_dir: Path, ticks: int = 300, layout: str = "container") -> 
         frame = np.zeros((360, 640, 3), np.uint8)
         chunk = np.repeat(step[None], 30, 0)
 
+        names, values = list(positions), np.array(list(positions.values()))
+
         def tick(t: float) -> float:
-            msg = JointState(name=list(positions), position=list(positions.values()))
-            msg.header.stamp = s_to_stamp(t)
             image = Image(height=360, width=640, encoding="rgb8", step=640 * 3, data=frame.tobytes())
             image.header.stamp = s_to_stamp(t)
             info = CameraInfo(height=360, width=640)
@@ -117,8 +117,8 @@ def control_path(log_dir: Path, ticks: int = 300, layout: str = "container") -> 
             t0 = time.perf_counter()
             image_pub.publish(image)
             info_pub.publish(info)
-            state_pub.publish(msg)
             stamp = s_to_stamp(t)
+            state_pub.publish(encode_joint_state(names, values, stamp.sec, stamp.nanosec))  # as the bridge does
             chunk_pub.publish(encode_chunk(chunk, stamp.sec, stamp.nanosec))  # serialized, as the policy node does
             return t0
 
@@ -161,9 +161,8 @@ def control_path(log_dir: Path, ticks: int = 300, layout: str = "container") -> 
         t = 300.0
         hold_at = None
         while time.perf_counter() - last_action < 2.0 and hold_at is None:
-            msg = JointState(name=list(positions), position=list(positions.values()))
-            msg.header.stamp = s_to_stamp(t)
-            state_pub.publish(msg)
+            stamp = s_to_stamp(t)
+            state_pub.publish(encode_joint_state(names, values, stamp.sec, stamp.nanosec))
             image = Image(height=360, width=640, encoding="rgb8", step=640 * 3, data=frame.tobytes())
             image.header.stamp = s_to_stamp(t)
             image_pub.publish(image)

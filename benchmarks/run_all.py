@@ -19,6 +19,7 @@ import bench_model  # noqa: E402
 import bench_ros  # noqa: E402
 import bench_sim  # noqa: E402
 import bench_twin  # noqa: E402
+from reference import reference_workload_us  # noqa: E402
 
 
 def machine() -> dict:
@@ -45,6 +46,8 @@ def main() -> int:
     for name, module in (("ik", bench_ik), ("action", bench_action), ("sim", bench_sim), ("twin", bench_twin),
                          ("data", bench_data), ("model", bench_model), ("ros", bench_ros)):
         print(f"benchmark: {name} ...", file=sys.stderr, flush=True)
+        # the machine's speed right before this group: figures divided by it compare across runs (reference.py)
+        out[f"reference_workload_us_before_{name}"] = reference_workload_us()
         t0 = time.perf_counter()
         out.update(module.run())
         print(f"benchmark: {name} done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)

@@ -3,11 +3,13 @@
     sub  /egovla/action          sensor_msgs/JointState  one smoothed 48-value step (stamp = the tick it answers)
     sub  /egovla/action_chunk    trajectory_msgs/JointTrajectory  the policy's chunks, as its heartbeat only
                                                                   (``policy_heartbeat:=chunk``)
-    sub  /joint_states           sensor_msgs/JointState  measured positions (IK seed, hold pose at start)
+    sub  /joint_states           sensor_msgs/JointState  measured positions (IK seed, hold pose at start); taken
+                                                         serialized and read with ``egovla.cdr``
     sub  /ego_camera/camera_info sensor_msgs/CameraInfo  the camera's heartbeat (published with every frame; far
                                                          cheaper to receive than the image)
     sub  /egovla/task_status     diagnostic_msgs/DiagnosticStatus  a new episode re-initialises the hold pose
-    pub  /joint_command          sensor_msgs/JointState  this node's joints, stamped like the step they answer
+    pub  /joint_command          sensor_msgs/JointState  this node's joints, stamped like the step they answer;
+                                                         published serialized (``egovla.cdr``)
     pub  /diagnostics            diagnostic_msgs/DiagnosticArray   safety state, counters, silences (1 Hz, and on
                                                                    every change of state)
 
@@ -30,6 +32,7 @@ still), and after the watchdog's timeout in sim time the nodes hold formally and
 
 from __future__ import annotations
 
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, JointState
@@ -37,7 +40,8 @@ from trajectory_msgs.msg import JointTrajectory
 
 from egovla_description import load_robot
 
-from ..msgs import MessageError, command_msg, joint_state_positions, msg_to_step, stamp_to_s
+from ..cdr import JointStateData, decode_joint_state, encode_joint_state
+from ..msgs import MessageError, msg_to_step, stamp_to_s
 from ..safety import STATE_HOLD, STATE_NO_TARGETS, SafetyConfig, SafetyFilter
 from .common import RECORDED_DEPTH, EgoNode, declare, throttled
 
@@ -105,8 +109,10 @@ class JointController(EgoNode):
             # serialized: only the arrival matters, and decoding a 30-point chunk costs about 0.2 ms
             self.create_subscription(JointTrajectory, "/egovla/action_chunk", self._on_chunk, 10, raw=True)
         if subscribe_inputs:
-            for msg_type, topic, handler in ((JointState, "/joint_states", "_on_joint_states"),
-                                             (CameraInfo, "/ego_camera/camera_info", "_on_camera"),
+            # serialized: the bridge's 50-joint state costs rclpy about 45 us to deserialize, egovla.cdr 15-20 us
+            self.create_subscription(JointState, "/joint_states", self._fan_out("_on_joint_states", self._decode),
+                                     10, raw=True)
+            for msg_type, topic, handler in ((CameraInfo, "/ego_camera/camera_info", "_on_camera"),
                                              (DiagnosticStatus, "/egovla/task_status", "_on_task_status")):
                 self.create_subscription(msg_type, topic, self._fan_out(handler), 10)
         self.create_timer(1.0 / config.control_hz, self._on_timer)
@@ -121,24 +127,35 @@ class JointController(EgoNode):
         """Called when the simulator starts a new episode (e.g. reseed the IK)."""
 
     # -- inputs -------------------------------------------------------------------------------------------------
-    def _fan_out(self, handler: str):
-        """The subscription callback that hands a message to this node's ``handler`` and to its followers'."""
+    def _fan_out(self, handler: str, convert=None):
+        """The subscription callback that hands a message (``convert``-ed once, if given; None: dropped) to this
+        node's ``handler`` and to its followers'."""
         def deliver(msg):
+            if convert is not None and (msg := convert(msg)) is None:
+                return
             for node in (self, *self.followers):
                 getattr(node, handler)(msg)
         return deliver
 
-    def _on_joint_states(self, msg: JointState):
+    def _decode(self, data: bytes) -> JointStateData | None:
         try:
-            positions = joint_state_positions(msg)
+            state = decode_joint_state(data)
+            if len(state.names) != len(state.position):
+                raise MessageError(f"joint state has {len(state.names)} names but {len(state.position)} positions")
         except MessageError as e:
             throttled(self).error(f"joint state ignored: {e}", throttle_duration_sec=1.0)
-            return
+            return None
+        return state
+
+    def _on_joint_states(self, state: JointStateData):
+        """A measured joint state (names and positions pair up: ``_decode`` checked)."""
+        positions = dict(zip(state.names, state.position.tolist()))
         previous = self.state_stamp
-        self.positions, self.state_stamp = positions, msg.header.stamp
+        stamp = Time(sec=state.stamp[0], nanosec=state.stamp[1])
+        self.positions, self.state_stamp = positions, stamp
         # A jump in the measured state's time (a simulator reset, a restarted robot driver) or a new episode
         # announced on /egovla/task_status: hold where the robot is now, not where the last targets were.
-        gap = None if previous is None else stamp_to_s(msg.header.stamp) - stamp_to_s(previous)
+        gap = None if previous is None else stamp_to_s(stamp) - stamp_to_s(previous)
         jumped = gap is not None and not 0 <= gap < self.reset_gap_s
         if self.safety.state(self._now()) == STATE_NO_TARGETS or self._reinit or jumped:
             try:
@@ -196,7 +213,8 @@ class JointController(EgoNode):
         for line in result.events:
             throttled(self).warn(line, throttle_duration_sec=1.0)
         if result.targets:
-            self.command_pub.publish(command_msg(result.targets, stamp))
+            self.command_pub.publish(encode_joint_state(result.targets, list(result.targets.values()), stamp.sec,
+                                                        stamp.nanosec))
         if result.state != self._last_state:
             self._last_state = result.state
             self._publish_diagnostics()
