@@ -76,7 +76,7 @@ def control_path(log_dir: Path, ticks: int = 300, layout: str = "container") -> 
         positions.update(zip(decoder.ik.arms[side].joint_names, decoder.ik.arms[side].nominal.tolist()))
 
     domain = allocate_domain_id()
-    probe = RosProbe(domain, "bench_probe")
+    probe = RosProbe(domain, "bench_probe", lean_executor=True)  # the bridge it stands for spins on it
     procs = {name: NodeProcess.module(m, domain, log_dir) for name, m in LAYOUTS[layout].items()}
     out: dict = {}
     try:
@@ -247,23 +247,27 @@ def suppressed_log_cost(calls: int = 2000) -> dict:
 
 
 def spin_iteration_cost(iterations: int = 3000) -> dict:
-    """One executor spin iteration of the control container (its three nodes built in this process), woken by a
-    guard condition each time: the fixed cost every message and timer of the container pays. With the nodes' QoS
-    event handlers off (as shipped) and on (rclpy's defaults, 2 per publisher and subscription)."""
+    """One callback of the control container (its three nodes built in this process) woken by a guard condition,
+    through the executor: the fixed cost every message and timer of the container pays. The shipped executor
+    (``egovla.executor.LeanExecutor``), and rclpy's ``SingleThreadedExecutor`` with the nodes' QoS event handlers
+    off (as shipped) and on (rclpy's defaults, 2 per publisher and subscription)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
+    from egovla.executor import LeanExecutor
     from egovla.nodes.common import EgoNode
     from egovla.nodes.control import build_nodes
 
     out = {}
     domain = allocate_domain_id()
     try:
-        for label, handlers in (("", False), ("_with_rclpy_event_handlers", True)):
+        for label, handlers, executor_type in (("", False, LeanExecutor),
+                                               ("_rclpy_executor", False, SingleThreadedExecutor),
+                                               ("_rclpy_executor_with_event_handlers", True, SingleThreadedExecutor)):
             EgoNode.rclpy_event_handlers = handlers
             rclpy.init(domain_id=domain)
             nodes = build_nodes()
-            executor = SingleThreadedExecutor()
+            executor = executor_type()
             for node in nodes:
                 executor.add_node(node)
             count = [0]
@@ -278,10 +282,11 @@ def spin_iteration_cost(iterations: int = 3000) -> dict:
                 executor.spin_once(timeout_sec=0.1)
             start, t0 = count[0], time.perf_counter()
             while count[0] < start + iterations:
-                executor.spin_once(timeout_sec=0.1)
+                executor.spin_once()
             out[f"container_spin_iteration_us{label}"] = round((time.perf_counter() - t0) / iterations * 1e6, 1)
-            out[f"container_wait_set{label}"] = {kind: sum(len(list(getattr(n, kind))) for n in nodes)
-                                                 for kind in ("subscriptions", "timers", "services", "waitables")}
+            if label != "_rclpy_executor":
+                out[f"container_wait_set{label}"] = {kind: sum(len(list(getattr(n, kind))) for n in nodes)
+                                                     for kind in ("subscriptions", "timers", "services", "waitables")}
             executor.shutdown()
             for node in nodes:
                 node.destroy_node()

@@ -163,7 +163,9 @@ class NodeProcess:
 class RosProbe:
     """An rclpy node inside the test process, on its own context and domain, spun in a background thread."""
 
-    def __init__(self, domain_id: int, name: str = "test_probe"):
+    def __init__(self, domain_id: int, name: str = "test_probe", lean_executor: bool = False):
+        """``lean_executor``: spin on ``egovla.executor.LeanExecutor``, as the project's nodes do (rclpy's
+        ``SingleThreadedExecutor`` otherwise)."""
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
         os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
         import rclpy
@@ -174,7 +176,12 @@ class RosProbe:
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
+        if lean_executor:
+            from egovla.executor import LeanExecutor
+
+            self.executor = LeanExecutor(context=self.context)
+        else:
+            self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._spin, daemon=True)

@@ -4,6 +4,7 @@ shutdown, wall-clock time for watchdogs."""
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import threading
@@ -31,6 +32,8 @@ class NodeConfigError(ValueError):
 # message at once whatever the depth.
 RECORDED_DEPTH = 100
 
+
+EXECUTOR_ENV = "EGOVLA_EXECUTOR"  # "rclpy": nodes started by ``run`` spin on rclpy's SingleThreadedExecutor
 
 # How often (wall time) a node checks the peers of its publishers and subscriptions on the ROS graph.
 QOS_AUDIT_PERIOD_S = 2.0
@@ -226,8 +229,11 @@ class _Interrupts:
 
 def run(node_factory: Callable[[], Node | list[Node]], name: str, args=None) -> int:
     """rclpy.init, build the node -- or the nodes of one process, spun by one executor -- (configuration errors ->
-    one line on stderr, exit 2), spin until Ctrl-C."""
+    one line on stderr, exit 2), spin until Ctrl-C. The executor is ``egovla.executor.LeanExecutor``; with the
+    environment variable ``EGOVLA_EXECUTOR=rclpy``, rclpy's ``SingleThreadedExecutor``."""
     from rclpy.executors import SingleThreadedExecutor
+
+    from ..executor import LeanExecutor
 
     interrupts = _Interrupts()
     interrupts.install()
@@ -239,7 +245,7 @@ def run(node_factory: Callable[[], Node | list[Node]], name: str, args=None) -> 
         rclpy.try_shutdown()
         return 2
     nodes = built if isinstance(built, list) else [built]
-    executor = SingleThreadedExecutor()
+    executor = SingleThreadedExecutor() if os.environ.get(EXECUTOR_ENV) == "rclpy" else LeanExecutor()
     for node in nodes:
         executor.add_node(node)
     try:
