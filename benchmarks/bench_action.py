@@ -62,6 +62,10 @@ def run() -> dict:
     with torch.no_grad():
         ts = _timed(lambda: net(x), 1000) * 1e3
     out["retarget_mlp_chunk_median_ms"] = round(float(np.median(ts)), 4)
+    # The same chunk through the NumPy forward pass, which the stack runs (``predict_joints``, ``ActionDecoder``).
+    x_np = x.double().numpy()
+    ts = _timed(lambda: net.forward_numpy(x_np), 1000) * 1e3
+    out["retarget_mlp_chunk_numpy_median_ms"] = round(float(np.median(ts)), 4)
     # A whole tick: one smoothed step -> arm IK (both arms, converged) + hand joints.
     decoder = ActionDecoder(hands, net)
     step = np.zeros(48)
