@@ -256,7 +256,14 @@ def test_bad_input_is_refused_and_a_silent_policy_makes_the_arms_hold(ros_domain
             tick(chunk_ok=False)
             time.sleep(DT)
         assert all(p.alive for p in procs)
-        assert not moved_since(t_bad)
+        moved = moved_since(t_bad)
+        # (a rare failure here in CI, not reproduced: say which joints moved, by how much, and what the nodes logged)
+        assert not moved, "\n".join(
+            [f"bad input at {t_bad:.4f} s, the last good tick at {t_bad - DT:.4f} s"] +
+            [f"command stamped {stamp_to_s(c.header.stamp):.4f}: " + ", ".join(
+                f"{n} {v - held_pose[n]:+.3g}" for n, v in zip(c.name, c.position)
+                if n in held_pose and abs(v - held_pose[n]) > 1e-12) for c in moved[:3]] +
+            [p.log()[-3000:] for p in procs])
         holds = [a for a in robot_side.arrivals if a > last_good["wall"]]
         assert holds, "no hold command while the policy was silent"
         took = min(holds) - last_good["wall"]
