@@ -87,8 +87,8 @@ def leading_stamp_ns(data: bytes) -> int:
 
 
 class _Reader:
-    def __init__(self, data: bytes):
-        self.data, self.pos = data, 4
+    def __init__(self, data: bytes, what: str = "chunk message"):
+        self.data, self.pos, self.what = data, 4, what  # ``what``: how errors name the message
 
     def align(self, n: int):
         self.pos += _pad(self.pos - 4, n)
@@ -96,7 +96,7 @@ class _Reader:
     def u32(self) -> int:
         self.align(4)
         if self.pos + 4 > len(self.data):
-            raise MessageError(f"chunk message truncated at byte {self.pos} of {len(self.data)}")
+            raise MessageError(f"{self.what} truncated at byte {self.pos} of {len(self.data)}")
         (v,) = _U32.unpack_from(self.data, self.pos)
         self.pos += 4
         return v
@@ -104,7 +104,7 @@ class _Reader:
     def time(self) -> tuple[int, int]:
         self.align(4)
         if self.pos + 8 > len(self.data):
-            raise MessageError(f"chunk message truncated at byte {self.pos} of {len(self.data)}")
+            raise MessageError(f"{self.what} truncated at byte {self.pos} of {len(self.data)}")
         v = _TIME.unpack_from(self.data, self.pos)
         self.pos += 8
         return v
@@ -112,7 +112,7 @@ class _Reader:
     def string(self) -> str:
         n = self.u32()
         if n == 0 or self.pos + n > len(self.data) or self.data[self.pos + n - 1] != 0:
-            raise MessageError(f"chunk message has a malformed string at byte {self.pos}")
+            raise MessageError(f"{self.what} has a malformed string at byte {self.pos}")
         text = self.data[self.pos:self.pos + n - 1].decode("utf-8", errors="replace")
         self.pos += n
         return text
@@ -125,7 +125,7 @@ class _Reader:
         start = self.pos
         self.pos += 8 * n
         if self.pos > len(self.data):
-            raise MessageError(f"chunk message truncated: {n} doubles at byte {start} of {len(self.data)}")
+            raise MessageError(f"{self.what} truncated: {n} doubles at byte {start} of {len(self.data)}")
         return start, n
 
 
@@ -251,7 +251,7 @@ def encode_joint_state(names, position, stamp_sec: int, stamp_nanosec: int, fram
     out += _TIME.pack(int(stamp_sec), int(stamp_nanosec))
     _string(out, frame_id.encode())
     out += b"\x00" * _pad(len(out) - 4, 4)
-    out += _name_block(tuple(names))[0].tobytes()
+    out += _name_block(names)[0].tobytes()
     _doubles(out, position)
     _doubles(out, velocity)
     _doubles(out, effort)
@@ -288,23 +288,20 @@ def decode_joint_state(data: bytes) -> JointStateData:
         raise MessageError(f"joint state message has {len(data)} bytes")
     if data[:2] != b"\x00\x01":
         return _decode_joint_state_rclpy(data)
-    r = _Reader(data)
-    try:
-        stamp = r.time()
-        frame_id = r.string()
-        r.align(4)
-        known = _known_names(data, r.pos)
-        if known is not None:
-            names, r.pos = known[0], r.pos + known[1]
-        else:
-            names = tuple(r.string() for _ in range(r.u32()))
-            _remember_names(names)
-        arrays = []
-        for _ in range(3):
-            offset, n = r.doubles()
-            arrays.append(np.frombuffer(data, "<f8", n, offset))
-    except MessageError as e:
-        raise MessageError(str(e).replace("chunk message", "joint state message")) from None
+    r = _Reader(data, "joint state message")
+    stamp = r.time()
+    frame_id = r.string()
+    r.align(4)
+    known = _known_names(data, r.pos)
+    if known is not None:
+        names, r.pos = known[0], r.pos + known[1]
+    else:
+        names = tuple(r.string() for _ in range(r.u32()))
+        _remember_names(names)
+    arrays = []
+    for _ in range(3):
+        offset, n = r.doubles()
+        arrays.append(np.frombuffer(data, "<f8", n, offset))
     return JointStateData(stamp, frame_id, names, *arrays)
 
 

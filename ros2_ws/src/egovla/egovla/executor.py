@@ -70,6 +70,15 @@ class _Entities:
         self.wait_set.destroy_when_not_in_use()
 
 
+def _take(entity, take, *args):
+    """``take(*args)`` with the entity's handle held (as rclpy does); None if the entity was destroyed."""
+    try:
+        with entity.handle:
+            return take(*args)
+    except InvalidHandle:
+        return None
+
+
 def _timer_info_argument(callback) -> str | None:
     """The name of the callback's ``TimerInfo`` parameter, if it has one (rclpy then passes the call's info)."""
     if callback is None:
@@ -186,11 +195,7 @@ class LeanExecutor(Executor):
                                                          clock_type=timer.clock.clock_type))
         for sub, pointer in entities.subscriptions:
             if pointer in subs_ready:
-                try:
-                    with sub.handle:
-                        taken = sub.handle.take_message(sub.msg_type, sub.raw)
-                except InvalidHandle:
-                    continue
+                taken = _take(sub, sub.handle.take_message, sub.msg_type, sub.raw)
                 if taken is None:
                     continue
                 if sub._callback_type is Subscription.CallbackType.MessageOnly:
@@ -202,11 +207,8 @@ class LeanExecutor(Executor):
                 self._call(guard.callback)
         for client, pointer in entities.clients:
             if pointer in clients_ready:
-                try:
-                    with client.handle:
-                        header, response = client.handle.take_response(client.srv_type.Response)
-                except InvalidHandle:
-                    continue
+                header, response = _take(client, client.handle.take_response,
+                                         client.srv_type.Response) or (None, None)
                 if header is None:
                     continue
                 try:
@@ -217,11 +219,8 @@ class LeanExecutor(Executor):
                 future.set_result(response)
         for service, pointer in entities.services:
             if pointer in services_ready:
-                try:
-                    with service.handle:
-                        request, header = service.handle.service_take_request(service.srv_type.Request)
-                except InvalidHandle:
-                    continue
+                request, header = _take(service, service.handle.service_take_request,
+                                        service.srv_type.Request) or (None, None)
                 if header is None:
                     continue
                 if inspect.iscoroutinefunction(service.callback):
